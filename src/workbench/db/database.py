@@ -1,0 +1,224 @@
+"""One writer per file, pooled readers, and an LRU of open workspace files.
+
+Writes go through ``Database.write()``: a per-file lock, then ``BEGIN IMMEDIATE`` so the write
+lock is taken up front instead of failing half-way on a read-to-write upgrade. A nested
+``write()`` in the same thread becomes a savepoint. Reads take a pooled ``query_only``
+connection, which under WAL never blocks the writer nor waits for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+
+import apsw
+
+from workbench.config import Settings
+from workbench.db.connection import ConnectionOptions, open_connection, scalar
+from workbench.errors import NotFound
+from workbench.ids import validate_workspace_id
+
+META_TABLE = "_workbench_meta"
+
+
+class Database:
+    """One SQLite file: a single writer connection guarded by a lock, and a reader pool."""
+
+    def __init__(
+        self,
+        path: Path,
+        options: ConnectionOptions = ConnectionOptions(),
+        reader_pool_size: int = 4,
+    ) -> None:
+        self.path = path
+        self.options = options
+        self._write_lock = threading.RLock()
+        self._writer: apsw.Connection | None = None
+        self._depth = threading.local()
+        self._readers: queue.LifoQueue[apsw.Connection] = queue.LifoQueue(reader_pool_size)
+        self._pool_size = reader_pool_size
+        self._generation = 0
+
+    def __repr__(self) -> str:
+        return f"<Database {self.path}>"
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[apsw.Connection]:
+        """A write transaction: everything inside commits together or not at all."""
+        with self._write_lock:
+            conn = self._writer_connection()
+            depth = getattr(self._depth, "value", 0)
+            if depth == 0:
+                conn.execute("BEGIN IMMEDIATE")
+                commit, rollback = "COMMIT", "ROLLBACK"
+            else:
+                name = f"sp_{depth}"
+                conn.execute(f"SAVEPOINT {name}")
+                commit, rollback = f"RELEASE {name}", f"ROLLBACK TO {name}; RELEASE {name}"
+            self._depth.value = depth + 1
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute(rollback)
+                raise
+            else:
+                conn.execute(commit)
+            finally:
+                self._depth.value = depth
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[apsw.Connection]:
+        """A pooled reader connection. Inside a ``write()`` of this thread, the writer itself,
+        so a transaction sees its own uncommitted changes."""
+        if getattr(self._depth, "value", 0) > 0 and self._writer is not None:
+            yield self._writer
+            return
+        generation = self._generation
+        try:
+            conn = self._readers.get_nowait()
+        except queue.Empty:
+            conn = open_connection(self.path, self.options, query_only=True, create=False)
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction:  # a reader left a transaction open; never reuse it
+                conn.close()
+            elif generation != self._generation:
+                conn.close()
+            else:
+                try:
+                    self._readers.put_nowait(conn)
+                except queue.Full:
+                    conn.close()
+
+    def _writer_connection(self) -> apsw.Connection:
+        if self._writer is None:
+            self._writer = open_connection(self.path, self.options)
+        return self._writer
+
+    def close(self) -> None:
+        """Close idle connections. The object stays usable: it reopens on the next use, and a
+        reader handed out before the close is closed when it comes back."""
+        self._generation += 1
+        while True:
+            try:
+                self._readers.get_nowait().close()
+            except queue.Empty:
+                break
+        with self._write_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+
+    def open_connection_count(self) -> int:
+        return self._readers.qsize() + (1 if self._writer is not None else 0)
+
+
+class Storage:
+    """The control file plus one file per workspace, with a cap on open workspace files."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.options = ConnectionOptions(
+            busy_timeout_ms=settings.busy_timeout_ms, synchronous=settings.synchronous
+        )
+        settings.data_path.mkdir(parents=True, exist_ok=True)
+        settings.workspaces_path.mkdir(parents=True, exist_ok=True)
+        self.control = Database(settings.control_db_path, self.options, settings.reader_pool_size)
+        self._open: OrderedDict[str, Database] = OrderedDict()
+        self._lock = threading.Lock()
+        self.max_open = settings.max_open_workspaces
+
+    def workspace_path(self, workspace_id: str) -> Path:
+        """The file of a workspace. The id is validated before it becomes part of a path."""
+        return self.settings.workspaces_path / f"{validate_workspace_id(workspace_id)}.db"
+
+    def workspace_exists(self, workspace_id: str) -> bool:
+        return self.workspace_path(workspace_id).is_file()
+
+    def workspace(self, workspace_id: str) -> Database:
+        """The open database of an existing workspace file; NotFound when there is none."""
+        path = self.workspace_path(workspace_id)
+        evicted: list[Database] = []
+        with self._lock:
+            db = self._open.get(workspace_id)
+            if db is not None:
+                self._open.move_to_end(workspace_id)
+                return db
+            if not path.is_file():
+                raise NotFound("workspace not found")
+            db = Database(path, self.options, self.settings.reader_pool_size)
+            self._open[workspace_id] = db
+            while len(self._open) > self.max_open:
+                evicted.append(self._open.popitem(last=False)[1])
+        for old in evicted:
+            old.close()
+        return db
+
+    def create_workspace_file(self, workspace_id: str) -> Database:
+        """Create an empty workspace file that records its own id. Migrations come after."""
+        path = self.workspace_path(workspace_id)
+        if path.exists():
+            raise FileExistsError(f"workspace file already exists: {path.name}")
+        conn = open_connection(path, self.options)
+        try:
+            with conn:
+                conn.execute(
+                    f"CREATE TABLE {META_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+                    " STRICT"
+                )
+                conn.execute(
+                    f"INSERT INTO {META_TABLE} (key, value) VALUES ('workspace_id', ?)",
+                    (workspace_id,),
+                )
+        finally:
+            conn.close()
+        return self.workspace(workspace_id)
+
+    def forget_workspace(self, workspace_id: str) -> None:
+        """Close a workspace's connections and drop it from the open-file cache."""
+        with self._lock:
+            db = self._open.pop(workspace_id, None)
+        if db is not None:
+            db.close()
+
+    def workspace_ids_on_disk(self) -> list[str]:
+        ids = []
+        for path in sorted(self.settings.workspaces_path.glob("ws_*.db")):
+            try:
+                ids.append(validate_workspace_id(path.stem))
+            except Exception:
+                continue
+        return ids
+
+    def open_workspace_count(self) -> int:
+        with self._lock:
+            return len(self._open)
+
+    def each_database(self) -> Iterator[tuple[str, Database]]:
+        """The control file then every workspace file on disk, as (label, database)."""
+        yield "control", self.control
+        for workspace_id in self.workspace_ids_on_disk():
+            yield workspace_id, self.workspace(workspace_id)
+
+    def close(self) -> None:
+        with self._lock:
+            dbs = list(self._open.values())
+            self._open.clear()
+        for db in dbs:
+            db.close()
+        self.control.close()
+
+
+def recorded_workspace_id(conn: apsw.Connection) -> str | None:
+    """The id a workspace file records for itself."""
+    try:
+        return scalar(conn, f"SELECT value FROM {META_TABLE} WHERE key = 'workspace_id'")
+    except apsw.SQLError:
+        return None
+

@@ -1,0 +1,86 @@
+"""Every hook a Workbench plugin can implement.
+
+Hooks are called with keyword arguments only; an implementation may accept a subset of them.
+Built-in features are registered through these same hooks (see ``plugins.DEFAULT_PLUGINS``).
+``docs/plugins.md`` is the reference for plugin authors; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("workbench")
+hookimpl = pluggy.HookimplMarker("workbench")
+
+
+@hookspec
+def workbench_migrations() -> list[Any]:
+    """Called when the migrator is built, at start-up and by ``workbench migrate``.
+
+    Receives nothing. Returns a list of ``workbench.db.migrations.MigrationSource``: a name
+    (its own version sequence, e.g. the plugin's name), a target (``"control"`` or
+    ``"workspace"``) and a directory of ``NNNN_name.sql`` files with ``-- migrate:up`` and
+    ``-- migrate:down`` parts. Tables with a ``workspace_id`` column in workspace files get the
+    tenant guard triggers automatically.
+    """
+
+
+@hookspec
+def workbench_event_types() -> list[Any]:
+    """Called once when the event registry is built at start-up.
+
+    Receives nothing. Returns a list of ``workbench.events.EventType`` (name, version and the
+    msgspec Struct its payload must fit). An event type may be registered at several versions;
+    emitting an unregistered type or version is an error.
+    """
+
+
+@hookspec
+def workbench_event_subscribers(runtime: Any) -> list[Any]:
+    """Called once when the dispatcher is built.
+
+    Receives the ``runtime`` (settings, storage, clock). Returns a list of objects that satisfy
+    ``workbench.events.dispatch.Subscriber``: a unique ``name``, the ``event_types`` it wants
+    (empty for all), whether it is ``transactional`` and ``handle(event, conn)``. Events are
+    delivered at least once and in order; a transactional subscriber's writes commit with its
+    delivery record, so it applies each event once.
+    """
+
+
+@hookspec
+def workbench_routes(runtime: Any) -> list[Any]:
+    """Called once by ``create_app()``.
+
+    Receives the ``runtime``. Returns a list of Litestar route handlers, controllers or
+    routers to mount. Workspace-scoped routes belong under
+    ``/api/v1/workspaces/{workspace_id}/``.
+    """
+
+
+@hookspec
+def workbench_cli(cli: Any) -> None:
+    """Called when the ``workbench`` command line is assembled.
+
+    Receives the root ``click.Group``; add commands or groups to it. Returns nothing.
+    """
+
+
+@hookspec
+def workbench_jobs(huey: Any, runtime: Any) -> None:
+    """Called when the job queue is built, in the server and in ``workbench worker``.
+
+    Receives the ``huey`` instance and the ``runtime``; define tasks with ``huey.task()`` or
+    ``huey.periodic_task()``. Returns nothing.
+    """
+
+
+@hookspec
+def workbench_startup(runtime: Any) -> None:
+    """Called after migrations are checked and before the server accepts requests, and when
+    a worker starts.
+
+    Receives the ``runtime``. Use it for recovery work (closing what a crash left open).
+    Returns nothing.
+    """

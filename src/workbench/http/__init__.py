@@ -1,0 +1,1 @@
+"""HTTP machinery shared by every capability: problem details, request context, metrics."""

@@ -1,0 +1,77 @@
+"""``/healthz``, ``/readyz`` and ``/metrics``, registered as a default plugin."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from litestar import Response, get
+from litestar.datastructures import State
+
+from workbench.db.migrations import applied
+from workbench.hookspecs import hookimpl
+from workbench.http.problems import problem
+from workbench.runtime import Runtime
+
+_WORKSPACE_CHECK_TTL = 30.0
+
+
+@get("/healthz", sync_to_thread=False, tags=["operations"], summary="Liveness")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/readyz", sync_to_thread=True, tags=["operations"], summary="Readiness")
+def readyz(runtime: Runtime, state: State) -> Response[Any]:
+    """Ready when the control file opens and every file's migrations are current."""
+    checks: dict[str, Any] = {}
+    try:
+        with runtime.storage.control.read() as conn:
+            checks["control_db"] = "ok"
+            checks["control_migrations"] = (
+                "current" if runtime.migrator.is_current("control", conn) else "behind"
+            )
+    except Exception as exc:
+        checks["control_db"] = f"error: {type(exc).__name__}"
+    checks["workspaces_behind"] = _workspaces_behind(runtime, state)
+    ready = (
+        checks.get("control_db") == "ok"
+        and checks.get("control_migrations") == "current"
+        and checks["workspaces_behind"] == 0
+    )
+    if not ready:
+        return problem(503, "not ready", slug="not-ready", checks=checks)
+    return Response({"status": "ready", "checks": checks})
+
+
+def _workspaces_behind(runtime: Runtime, state: State) -> int:
+    """Checking thousands of files on every probe is waste: the answer is cached briefly."""
+    cached = state.get("workspaces_behind")
+    if cached and time.monotonic() - cached[0] < _WORKSPACE_CHECK_TTL:
+        return int(cached[1])
+    behind = 0
+    latest = runtime.migrator.latest("workspace")
+    for workspace_id in runtime.storage.workspace_ids_on_disk():
+        with runtime.storage.workspace(workspace_id).read() as conn:
+            current: dict[str, int] = {}
+            for source, version in applied(conn):
+                current[source] = max(current.get(source, 0), version)
+        if current != latest:
+            behind += 1
+    if behind == 0:
+        state["workspaces_behind"] = (time.monotonic(), 0)
+    return behind
+
+
+@get("/metrics", sync_to_thread=False, tags=["operations"], summary="Prometheus metrics",
+     media_type="text/plain; version=0.0.4")
+def metrics(state: State, runtime: Runtime) -> str:
+    registry = state["metrics"]
+    registry.gauges["workbench_open_workspace_files"] = runtime.storage.open_workspace_count()
+    text: str = registry.render()
+    return text
+
+
+@hookimpl
+def workbench_routes(runtime: Any) -> list[Any]:
+    return [healthz, readyz, metrics]

@@ -1,0 +1,104 @@
+"""The runtime: settings, storage, plugins, events, migrations and jobs, wired once.
+
+The HTTP app, the CLI and the worker each build one ``Runtime`` and pass it down; nothing in
+Workbench reads global state.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import secrets
+from functools import cached_property
+from itertools import chain
+from typing import Any
+
+import pluggy
+from huey import Huey
+
+from workbench.clock import Clock, SystemClock
+from workbench.config import Settings
+from workbench.db.database import Storage
+from workbench.db.migrations import Migrator
+from workbench.events.dispatch import Dispatcher
+from workbench.events.envelope import EventRegistry
+from workbench.plugins import get_plugin_manager
+
+log = logging.getLogger(__name__)
+
+
+def _flatten(results: list[list[Any] | None]) -> list[Any]:
+    return list(chain.from_iterable(r for r in results if r))
+
+
+class NotInitialized(Exception):
+    """The data directory has not been set up with ``workbench init``."""
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        pm: pluggy.PluginManager | None = None,
+        immediate_jobs: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.pm = pm or get_plugin_manager(settings.plugins_dir or None)
+        self.storage = Storage(settings)
+        self.events = EventRegistry()
+        for event_type in _flatten(self.pm.hook.workbench_event_types()):
+            self.events.register(event_type)
+        self.migrator = Migrator(self.storage, _flatten(self.pm.hook.workbench_migrations()))
+        self.immediate_jobs = immediate_jobs
+
+    @cached_property
+    def dispatcher(self) -> Dispatcher:
+        subscribers = _flatten(self.pm.hook.workbench_event_subscribers(runtime=self))
+        return Dispatcher(subscribers, clock=self.clock)
+
+    @cached_property
+    def huey(self) -> Huey:
+        from workbench.jobs import build_huey
+
+        return build_huey(self, immediate=self.immediate_jobs)
+
+    # -- set-up --------------------------------------------------------------------------
+
+    def initialize(self) -> list[str]:
+        """Create the data directory, the secret key (mode 0600) and the control file, and
+        bring the control file up to date. Safe to run again; returns what it created."""
+        created = []
+        data = self.settings.data_path
+        if not data.exists():
+            created.append(str(data))
+        data.mkdir(parents=True, exist_ok=True)
+        self.settings.workspaces_path.mkdir(exist_ok=True)
+        key_path = self.settings.secret_key_path
+        if not key_path.exists():
+            fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(base64.urlsafe_b64encode(secrets.token_bytes(32)) + b"\n")
+            created.append(str(key_path))
+        is_new = not self.settings.control_db_path.exists()
+        reports = self.migrator.migrate_file("control", self.storage.control, "control")
+        if reports.status in ("failed", "refused"):
+            raise RuntimeError(f"control database: {reports.error}")
+        if is_new:
+            created.append(str(self.settings.control_db_path))
+        return created
+
+    def secret_key(self) -> bytes:
+        path = self.settings.secret_key_path
+        if not path.exists():
+            raise NotInitialized(f"no secret key at {path}: run 'workbench init'")
+        return base64.urlsafe_b64decode(path.read_bytes().strip())
+
+    def startup(self) -> None:
+        self.pm.hook.workbench_startup(runtime=self)
+
+    def close(self) -> None:
+        self.storage.close()

@@ -1,0 +1,1 @@
+"""Workspaces: the tenants. Each lives in its own SQLite file."""

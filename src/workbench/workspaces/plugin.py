@@ -1,0 +1,12 @@
+"""Registers the workspace event types through the same hooks a plugin uses."""
+
+from __future__ import annotations
+
+from workbench.events.envelope import EventType
+from workbench.hookspecs import hookimpl
+from workbench.workspaces.models import WorkspaceCreated
+
+
+@hookimpl
+def workbench_event_types() -> list[EventType]:
+    return [EventType("workspace.created", 1, WorkspaceCreated, "A workspace was created.")]
