@@ -36,7 +36,7 @@ bench: install
 	$(BIN)/python benchmarks/storage.py
 
 docs: install
-	$(BIN)/python -m workbench.docs_gen
+	$(BIN)/python -m workbench.plugin_docs
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -51,9 +51,9 @@ def create_app(
                 consumer.stop(graceful=True)
             runtime.close()
 
-    routes = list(chain.from_iterable(
-        r for r in runtime.pm.hook.workbench_routes(runtime=runtime) if r
-    ))
+    routes = list(
+        chain.from_iterable(r for r in runtime.pm.hook.workbench_routes(runtime=runtime) if r)
+    )
     return WorkbenchApp(
         route_handlers=routes,
         dependencies={"runtime": Provide(lambda: runtime, use_cache=True, sync_to_thread=False)},

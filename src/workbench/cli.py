@@ -50,8 +50,14 @@ def one_line_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (ConfigError, MigrationError, PluginLoadError, WorkbenchError, ValueError,
-                FileExistsError) as exc:
+        except (
+            ConfigError,
+            MigrationError,
+            PluginLoadError,
+            WorkbenchError,
+            ValueError,
+            FileExistsError,
+        ) as exc:
             raise click.ClickException(str(exc).splitlines()[0] if str(exc) else repr(exc)) from exc
 
     return wrapper  # type: ignore[return-value]
@@ -62,14 +68,26 @@ pass_state = click.make_pass_decorator(CliState)
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="workbench")
-@click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
-              help="Settings file (default: $WORKBENCH_CONFIG or ./workbench.toml).")
-@click.option("--data-dir", default=None, help="Data directory (default: $WORKBENCH_DATA_DIR or ./data).")
-@click.option("--plugins-dir", default=None, type=click.Path(file_okay=False),
-              help="Load every *.py file in this directory as a plugin.")
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Settings file (default: $WORKBENCH_CONFIG or ./workbench.toml).",
+)
+@click.option(
+    "--data-dir", default=None, help="Data directory (default: $WORKBENCH_DATA_DIR or ./data)."
+)
+@click.option(
+    "--plugins-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Load every *.py file in this directory as a plugin.",
+)
 @click.pass_context
-def cli(ctx: click.Context, config: str | None, data_dir: str | None,
-        plugins_dir: str | None) -> None:
+def cli(
+    ctx: click.Context, config: str | None, data_dir: str | None, plugins_dir: str | None
+) -> None:
     """Workbench: a self-hostable workspace platform over SQLite.
 
     \b
@@ -172,9 +190,12 @@ def migrate_status(state: CliState, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     for row in rows:
-        pending = row["pending"]
-        state_text = "drift: " + str(row["drift"]) if row["drift"] else (
-            f"{len(pending)} pending" if pending else "current")  # type: ignore[arg-type]
+        pending = list(row["pending"])  # type: ignore[call-overload]
+        state_text = (
+            "drift: " + str(row["drift"])
+            if row["drift"]
+            else (f"{len(pending)} pending" if pending else "current")
+        )
         click.echo(f"{row['file']} ({row['target']}) at {row['current']}: {state_text}")
 
 
@@ -191,8 +212,9 @@ def migrate_up(state: CliState, to: int | None, workspace: str | None) -> None:
         workbench migrate up --to 3
     """
     runtime = state.runtime()
-    _run_with_progress(runtime, "migrating",
-                       lambda p: runtime.migrator.up(to, workspace=workspace, progress=p))
+    _run_with_progress(
+        runtime, "migrating", lambda p: runtime.migrator.up(to, workspace=workspace, progress=p)
+    )
 
 
 @migrate.command("down")
@@ -209,8 +231,11 @@ def migrate_down(state: CliState, to: int, source: str, workspace: str | None) -
         workbench migrate down --to 1
     """
     runtime = state.runtime()
-    _run_with_progress(runtime, "rolling back", lambda p: runtime.migrator.down(
-        to, source=source, workspace=workspace, progress=p))
+    _run_with_progress(
+        runtime,
+        "rolling back",
+        lambda p: runtime.migrator.down(to, source=source, workspace=workspace, progress=p),
+    )
 
 
 @migrate.command("dry-run")
@@ -225,8 +250,9 @@ def migrate_dry_run(state: CliState, to: int | None) -> None:
         workbench migrate dry-run
     """
     runtime = state.runtime()
-    _run_with_progress(runtime, "dry run",
-                       lambda p: runtime.migrator.up(to, dry_run=True, progress=p))
+    _run_with_progress(
+        runtime, "dry run", lambda p: runtime.migrator.up(to, dry_run=True, progress=p)
+    )
 
 
 @migrate.command("rehearse")
@@ -241,8 +267,9 @@ def migrate_rehearse(state: CliState, limit: int | None) -> None:
         workbench migrate rehearse --limit 50
     """
     runtime = state.runtime()
-    _run_with_progress(runtime, "rehearsing",
-                       lambda p: runtime.migrator.rehearse(limit=limit, progress=p))
+    _run_with_progress(
+        runtime, "rehearsing", lambda p: runtime.migrator.rehearse(limit=limit, progress=p)
+    )
 
 
 # -- audit ------------------------------------------------------------------------------------
@@ -254,7 +281,9 @@ def audit() -> None:
 
 
 @audit.command("verify")
-@click.option("--workspace", default=None, help="Verify this workspace's chain, not the control file's.")
+@click.option(
+    "--workspace", default=None, help="Verify this workspace's chain, not the control file's."
+)
 @pass_state
 @one_line_errors
 def audit_verify(state: CliState, workspace: str | None) -> None:
@@ -358,8 +387,9 @@ def plugins(state: CliState, as_json: bool) -> None:
 @click.option("--no-migrate", is_flag=True, help="Do not apply pending migrations at start.")
 @pass_state
 @one_line_errors
-def serve(state: CliState, host: str | None, port: int | None, no_worker: bool,
-          no_migrate: bool) -> None:
+def serve(
+    state: CliState, host: str | None, port: int | None, no_worker: bool, no_migrate: bool
+) -> None:
     """Run the HTTP server (with an embedded job consumer unless --no-worker).
 
     \b
@@ -371,8 +401,9 @@ def serve(state: CliState, host: str | None, port: int | None, no_worker: bool,
     from workbench.app import create_app
     from workbench.logs import configure_logging
 
-    settings = load_settings(state.config, data_dir=state.data_dir, plugins_dir=state.plugins_dir,
-                             host=host, port=port)
+    settings = load_settings(
+        state.config, data_dir=state.data_dir, plugins_dir=state.plugins_dir, host=host, port=port
+    )
     configure_logging(settings.log_level, settings.log_format)
     runtime = Runtime(settings)
     runtime.initialize()
@@ -383,8 +414,14 @@ def serve(state: CliState, host: str | None, port: int | None, no_worker: bool,
         if failed:
             raise click.ClickException(f"{len(failed)} files could not be migrated")
     app = create_app(runtime, embedded_worker=not no_worker)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
-                server_header=False, lifespan="on")
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        server_header=False,
+        lifespan="on",
+    )
 
 
 @cli.command()

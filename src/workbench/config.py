@@ -19,6 +19,7 @@ import msgspec
 
 ENV_PREFIX = "WORKBENCH_"
 SECRET_FIELDS = frozenset({"queue_url"})
+QUEUE_SCHEMES = ("redis://", "rediss://", "unix://")
 
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
@@ -114,6 +115,12 @@ def load_settings(
 
     for key, value in raw.items():
         _check_field(key, value, sources[key])
+    queue_url = raw.get("queue_url", "")
+    if queue_url and not str(queue_url).startswith(QUEUE_SCHEMES):
+        raise ConfigError(
+            f"invalid setting queue_url={queue_url!r} (from {sources['queue_url']}): expected "
+            "empty (SQLite queue in the data directory) or a redis://, rediss:// or unix:// URL"
+        )
     return msgspec.convert(raw, Settings, strict=False)
 
 

@@ -16,7 +16,7 @@ hookimpl = pluggy.HookimplMarker("workbench")
 
 
 @hookspec
-def workbench_migrations() -> list[Any]:
+def workbench_migrations() -> list[Any]:  # type: ignore[empty-body]
     """Called when the migrator is built, at start-up and by ``workbench migrate``.
 
     Receives nothing. Returns a list of ``workbench.db.migrations.MigrationSource``: a name
@@ -28,7 +28,7 @@ def workbench_migrations() -> list[Any]:
 
 
 @hookspec
-def workbench_event_types() -> list[Any]:
+def workbench_event_types() -> list[Any]:  # type: ignore[empty-body]
     """Called once when the event registry is built at start-up.
 
     Receives nothing. Returns a list of ``workbench.events.EventType`` (name, version and the
@@ -38,7 +38,7 @@ def workbench_event_types() -> list[Any]:
 
 
 @hookspec
-def workbench_event_subscribers(runtime: Any) -> list[Any]:
+def workbench_event_subscribers(runtime: Any) -> list[Any]:  # type: ignore[empty-body]
     """Called once when the dispatcher is built.
 
     Receives the ``runtime`` (settings, storage, clock). Returns a list of objects that satisfy
@@ -50,7 +50,7 @@ def workbench_event_subscribers(runtime: Any) -> list[Any]:
 
 
 @hookspec
-def workbench_routes(runtime: Any) -> list[Any]:
+def workbench_routes(runtime: Any) -> list[Any]:  # type: ignore[empty-body]
     """Called once by ``create_app()``.
 
     Receives the ``runtime``. Returns a list of Litestar route handlers, controllers or

@@ -7,15 +7,15 @@ handling to the server; ``workbench worker`` runs huey's own consumer.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from huey import Huey, RedisHuey, SqliteHuey
 from huey.consumer import Consumer
 
+from workbench.config import QUEUE_SCHEMES
+
 if TYPE_CHECKING:
     from workbench.runtime import Runtime
-
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 class QueueConfigError(Exception):
@@ -29,7 +29,7 @@ def build_huey(runtime: Runtime, *, immediate: bool = False) -> Huey:
     if not url:
         settings.data_path.mkdir(parents=True, exist_ok=True)
         huey = SqliteHuey("workbench", filename=str(settings.jobs_db_path), immediate=immediate)
-    elif url.startswith(REDIS_SCHEMES):
+    elif url.startswith(QUEUE_SCHEMES):
         huey = RedisHuey("workbench", url=url, immediate=immediate)
     else:
         raise QueueConfigError(
@@ -39,7 +39,7 @@ def build_huey(runtime: Runtime, *, immediate: bool = False) -> Huey:
     return huey
 
 
-class EmbeddedConsumer(Consumer):  # type: ignore[misc]
+class EmbeddedConsumer(Consumer):
     """A consumer that runs beside the web server and leaves signals to the server."""
 
     def _set_signal_handlers(self) -> None:
@@ -50,3 +50,15 @@ def start_embedded_consumer(huey: Huey, workers: int) -> EmbeddedConsumer:
     consumer = EmbeddedConsumer(huey, workers=workers, worker_type="thread", periodic=True)
     consumer.start()
     return consumer
+
+
+class UnknownTask(Exception):
+    """No task of that name was registered through the ``workbench_jobs`` hook."""
+
+
+def enqueue(huey: Huey, name: str, *args: object, **kwargs: object) -> Any:
+    """Enqueue a task by the ``name=`` it was registered with; returns huey's Result."""
+    for task_class in huey._registry._registry.values():
+        if task_class.__name__ == name:
+            return huey.enqueue(task_class(args=args, kwargs=kwargs))
+    raise UnknownTask(f"no job named {name!r}")

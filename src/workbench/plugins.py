@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import types
 from pathlib import Path
 
 import pluggy
@@ -49,7 +50,7 @@ def get_plugin_manager(
     return pm
 
 
-def load_plugins_dir(directory: Path) -> list[object]:
+def load_plugins_dir(directory: Path) -> list[types.ModuleType]:
     """Import every ``*.py`` file of ``directory`` as a plugin module."""
     if not directory.is_dir():
         raise PluginLoadError(f"plugins directory does not exist: {directory}")
@@ -78,18 +79,25 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[dict[str, object]]:
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda p: str(p[0])):
         if plugin is None:
             continue
-        hooks = sorted(
-            caller.name for caller in pm.get_hookcallers(plugin) or [] if caller.name
-        )
+        hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [] if caller.name)
         dist = dists.get(id(plugin))
-        origin = "default" if name in DEFAULT_PLUGINS else (
-            "entry point" if dist else "plugins dir" if str(name).startswith("plugins_dir:")
-            else "registered"
+        origin = (
+            "default"
+            if name in DEFAULT_PLUGINS
+            else (
+                "entry point"
+                if dist
+                else "plugins dir"
+                if str(name).startswith("plugins_dir:")
+                else "registered"
+            )
         )
-        out.append({
-            "name": name,
-            "origin": origin,
-            "version": getattr(dist, "version", None) if dist else None,
-            "hooks": hooks,
-        })
+        out.append(
+            {
+                "name": name,
+                "origin": origin,
+                "version": getattr(dist, "version", None) if dist else None,
+                "hooks": hooks,
+            }
+        )
     return out

@@ -63,7 +63,7 @@ def append(
     head = one(conn, "SELECT seq, hash FROM audit_head WHERE id = 1")
     seq = (head["seq"] + 1) if head else 1
     prev_hash = head["hash"] if head else GENESIS
-    fields = {
+    fields: dict[str, Any] = {
         "seq": seq,
         "occurred_at": isoformat((clock or SystemClock()).now()),
         "workspace_id": workspace_id,
@@ -102,10 +102,19 @@ def verify(conn: apsw.Connection) -> int:
             )
         if row["prev_hash"] != prev_hash:
             raise ChainBroken(f"row {seq}: link to the previous row is broken", seq)
-        fields = {k: row[k] for k in (
-            "seq", "occurred_at", "workspace_id", "actor", "action", "target",
-            "correlation_id", "details",
-        )}
+        fields = {
+            k: row[k]
+            for k in (
+                "seq",
+                "occurred_at",
+                "workspace_id",
+                "actor",
+                "action",
+                "target",
+                "correlation_id",
+                "details",
+            )
+        }
         if _digest(prev_hash, fields) != row["hash"]:
             raise ChainBroken(f"row {seq}: content does not match its hash (altered)", seq)
         prev_hash, expected_seq, count = row["hash"], seq + 1, count + 1

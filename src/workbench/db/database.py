@@ -86,9 +86,9 @@ class Database:
         try:
             yield conn
         finally:
-            if conn.in_transaction:  # a reader left a transaction open; never reuse it
-                conn.close()
-            elif generation != self._generation:
+            if (
+                conn.in_transaction or generation != self._generation
+            ):  # a reader left a transaction open; never reuse it
                 conn.close()
             else:
                 try:
@@ -169,8 +169,7 @@ class Storage:
         try:
             with conn:
                 conn.execute(
-                    f"CREATE TABLE {META_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-                    " STRICT"
+                    f"CREATE TABLE {META_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT"
                 )
                 conn.execute(
                     f"INSERT INTO {META_TABLE} (key, value) VALUES ('workspace_id', ?)",
@@ -221,4 +220,3 @@ def recorded_workspace_id(conn: apsw.Connection) -> str | None:
         return scalar(conn, f"SELECT value FROM {META_TABLE} WHERE key = 'workspace_id'")
     except apsw.SQLError:
         return None
-

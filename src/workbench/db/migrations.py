@@ -309,7 +309,12 @@ class Migrator:
         return reports
 
     def migrate_file(
-        self, label: str, db: Database, target: Target, *, to: int | None = None,
+        self,
+        label: str,
+        db: Database,
+        target: Target,
+        *,
+        to: int | None = None,
         dry_run: bool = False,
     ) -> FileReport:
         def action(conn: apsw.Connection, done: dict[tuple[str, int], str]) -> list[str]:
@@ -391,9 +396,7 @@ class Migrator:
             shutil.rmtree(scratch, ignore_errors=True)
         return reports
 
-    def _rehearse_file(
-        self, label: str, db: Database, target: Target, scratch: Path
-    ) -> FileReport:
+    def _rehearse_file(self, label: str, db: Database, target: Target, scratch: Path) -> FileReport:
         started = time.perf_counter()
         copy_path = scratch / f"{label}.db"
         with db.read() as source_conn:
@@ -405,15 +408,22 @@ class Migrator:
             done = applied(copy)
             report.before = versions(done)
             self.check_drift(target, done)
-            original = schema_snapshot(copy)
             plan = self.pending(target, done)
+            if not plan:
+                # Nothing pending: rehearse the latest migration of each source instead.
+                with copy:
+                    for source, version in report.before.items():
+                        self._revert_on_connection(copy, target, source, version - 1)
+                done = applied(copy)
+                plan = self.pending(target, done)
+            floors = versions(done)
+            original = schema_snapshot(copy)
             with copy:
                 report.applied = self._apply_to_connection(copy, target, plan)
             first_up = schema_snapshot(copy)
             with copy:
                 for source in {m.source for m in plan}:
-                    floor = report.before.get(source, 0)
-                    self._revert_on_connection(copy, target, source, floor)
+                    self._revert_on_connection(copy, target, source, floors.get(source, 0))
             if schema_snapshot(copy) != original:
                 raise MigrationError("rolling back did not restore the original schema")
             with copy:

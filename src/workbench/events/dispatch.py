@@ -70,7 +70,8 @@ class Dispatcher:
             top = scalar(conn, "SELECT coalesce(max(seq), 0) FROM outbox")
             for sub in self.subscribers:
                 cursor = scalar(
-                    conn, "SELECT last_seq FROM subscriber_cursors WHERE subscriber = ?",
+                    conn,
+                    "SELECT last_seq FROM subscriber_cursors WHERE subscriber = ?",
                     (sub.name,),
                 )
                 if (cursor or 0) < top:
@@ -87,10 +88,14 @@ class Dispatcher:
     def _drain(self, db: Database, sub: Subscriber, report: DispatchReport) -> None:
         while True:
             with db.read() as conn:
-                cursor = scalar(
-                    conn, "SELECT last_seq FROM subscriber_cursors WHERE subscriber = ?",
-                    (sub.name,),
-                ) or 0
+                cursor = (
+                    scalar(
+                        conn,
+                        "SELECT last_seq FROM subscriber_cursors WHERE subscriber = ?",
+                        (sub.name,),
+                    )
+                    or 0
+                )
                 batch = list(read_after(conn, cursor, self.batch_size))
             if not batch:
                 return
@@ -144,8 +149,13 @@ class Dispatcher:
                     _advance(conn, sub.name, seq)
             log.warning(
                 "subscriber failed",
-                extra={"subscriber": sub.name, "event_id": event.event_id,
-                       "attempt": attempts, "dead": dead, "error": message},
+                extra={
+                    "subscriber": sub.name,
+                    "event_id": event.event_id,
+                    "attempt": attempts,
+                    "dead": dead,
+                    "error": message,
+                },
             )
             report.errors.append(f"{sub.name} {event.event_id}: {message}")
             if dead:
@@ -155,8 +165,13 @@ class Dispatcher:
             return False
 
     def _record(
-        self, conn: apsw.Connection, subscriber: str, event_id: str, status: str,
-        attempts: int, error: str | None,
+        self,
+        conn: apsw.Connection,
+        subscriber: str,
+        event_id: str,
+        status: str,
+        attempts: int,
+        error: str | None,
     ) -> None:
         conn.execute(
             "INSERT INTO event_deliveries (subscriber, event_id, status, attempts, last_error,"

@@ -59,7 +59,9 @@ class EventRegistry:
         try:
             return self._types[(name, version)]
         except KeyError:
-            raise UnknownEventType(f"event type {name!r} version {version} is not registered") from None
+            raise UnknownEventType(
+                f"event type {name!r} version {version} is not registered"
+            ) from None
 
     def latest(self, name: str) -> EventType:
         versions = [t for (n, _), t in self._types.items() if n == name]

@@ -43,9 +43,11 @@ def row_to_event(row: dict[str, object]) -> Event:
     return msgspec.convert(data, Event)
 
 
-def read_after(conn: apsw.Connection, after_seq: int, limit: int = 100) -> Iterator[tuple[int, Event]]:
+def read_after(
+    conn: apsw.Connection, after_seq: int, limit: int = 100
+) -> Iterator[tuple[int, Event]]:
     """Outbox events with a sequence number above ``after_seq``, oldest first."""
     for row in rows(
         conn, "SELECT * FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
     ):
-        yield int(row["seq"]), row_to_event(row)  # type: ignore[call-overload]
+        yield int(row["seq"]), row_to_event(row)

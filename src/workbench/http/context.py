@@ -36,7 +36,7 @@ class RequestContextMiddleware:
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http":  # websockets and lifespan pass straight through
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
@@ -49,7 +49,11 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 message["headers"] = [
-                    *[(k, v) for k, v in message.get("headers", []) if k.lower() != REQUEST_ID_HEADER],
+                    *[
+                        (k, v)
+                        for k, v in message.get("headers", [])
+                        if k.lower() != REQUEST_ID_HEADER
+                    ],
                     (REQUEST_ID_HEADER, cid.encode()),
                 ]
             await send(message)
@@ -60,10 +64,16 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             route = scope.get("path_template") or "unmatched"
             status = status_holder["status"]
-            self.metrics.observe(scope["method"], route, status, elapsed)
+            method = str(scope.get("method", "GET"))
+            self.metrics.observe(method, route, status, elapsed)
             log.info(
                 "request",
-                extra={"method": scope["method"], "path": scope["path"], "route": route,
-                       "status": status, "duration_ms": round(elapsed * 1000, 3)},
+                extra={
+                    "method": method,
+                    "path": scope["path"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                },
             )
             correlation_id.reset(token)

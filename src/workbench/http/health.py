@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Response, get
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 
 from workbench.db.migrations import applied
 from workbench.hookspecs import hookimpl
@@ -22,7 +23,7 @@ def healthz() -> dict[str, str]:
 
 
 @get("/readyz", sync_to_thread=True, tags=["operations"], summary="Readiness")
-def readyz(runtime: Runtime, state: State) -> Response[Any]:
+def readyz(runtime: NamedDependency[Runtime], state: State) -> Response[Any]:
     """Ready when the control file opens and every file's migrations are current."""
     checks: dict[str, Any] = {}
     try:
@@ -63,9 +64,14 @@ def _workspaces_behind(runtime: Runtime, state: State) -> int:
     return behind
 
 
-@get("/metrics", sync_to_thread=False, tags=["operations"], summary="Prometheus metrics",
-     media_type="text/plain; version=0.0.4")
-def metrics(state: State, runtime: Runtime) -> str:
+@get(
+    "/metrics",
+    sync_to_thread=False,
+    tags=["operations"],
+    summary="Prometheus metrics",
+    media_type="text/plain; version=0.0.4",
+)
+def metrics(state: State, runtime: NamedDependency[Runtime]) -> str:
     registry = state["metrics"]
     registry.gauges["workbench_open_workspace_files"] = runtime.storage.open_workspace_count()
     text: str = registry.render()

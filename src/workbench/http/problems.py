@@ -61,8 +61,7 @@ def handle_validation_error(
     request: Request[Any, Any, Any], exc: ValidationException
 ) -> Response[Any]:
     errors = exc.extra if isinstance(exc.extra, list) else []
-    return problem(400, str(exc.detail), slug="validation", title="Invalid request",
-                   errors=errors)
+    return problem(400, str(exc.detail), slug="validation", title="Invalid request", errors=errors)
 
 
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
