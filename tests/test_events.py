@@ -115,7 +115,7 @@ def test_a_subscriber_that_crashes_mid_way_gets_the_event_again_and_applies_it_o
                           load_entry_points=False))
         runtime.dispatcher.dispatch(runtime.storage.workspace({ws.id!r}))
     """)
-    env = {**os.environ, "WORKBENCH_TEST_CRASH": "1"}
+    env = {**os.environ, "SAMPLE_PLUGIN_CRASH": "1"}
     crashed = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True)
     assert crashed.returncode == 3, crashed.stderr.decode()
     db = plugin_runtime.storage.workspace(ws.id)
@@ -191,3 +191,47 @@ def test_failures_retry_in_order_then_dead_letter_then_replay(plugin_runtime: Ru
     assert dispatcher.pending(db)
     assert dispatcher.dispatch(db).delivered == 2
     assert doomed.seen == ["workspace.created", "sample.noted"]
+
+
+def test_concurrent_dispatchers_apply_a_transactional_event_once(plugin_runtime: Runtime) -> None:
+    """Two dispatchers (as in two processes) racing over one file still apply once."""
+    import threading
+
+    ws = create_workspace(plugin_runtime, "A")
+    emit_notes(plugin_runtime, ws, *[f"n{i}" for i in range(20)])
+    subscribers = plugin_runtime.dispatcher.subscribers
+    racers = [Dispatcher(subscribers), Dispatcher(subscribers)]  # separate locks, like processes
+    db = plugin_runtime.storage.workspace(ws.id)
+    threads = [threading.Thread(target=d.dispatch, args=(db,)) for d in racers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with db.read() as conn:
+        assert scalar(conn, "SELECT count(*) FROM sample_notes") == 20
+        assert scalar(conn, "SELECT count(*) FROM sample_crashy") == 20
+
+
+def test_committed_events_are_dispatched_right_away(tmp_path: Any, clock: Any) -> None:
+    """With dispatch on commit (the default), a commit that emitted events enqueues their
+    dispatch: in immediate mode it runs before the write returns."""
+    from tests.conftest import make_settings
+    from workbench.plugins import get_plugin_manager
+
+    runtime = Runtime(
+        make_settings(tmp_path),
+        clock=clock,
+        immediate_jobs=True,
+        pm=get_plugin_manager(TEST_PLUGINS_DIR, load_entry_points=False),
+    )
+    runtime.initialize()
+    ws = create_workspace(runtime, "A")
+    emit_notes(runtime, ws, "straight away")
+    with runtime.storage.workspace(ws.id).read() as conn:
+        assert scalar(conn, "SELECT text FROM sample_notes") == "straight away"
+    db = runtime.storage.workspace(ws.id)
+    with pytest.raises(RuntimeError), db.write() as conn:
+        emit(conn, note(runtime, ws, "never"))
+        raise RuntimeError
+    assert not runtime.dispatcher.pending(db)
+    runtime.close()

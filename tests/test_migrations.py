@@ -60,10 +60,14 @@ def test_up_down_up_leaves_the_same_schema(runtime: Runtime) -> None:
 def test_up_to_a_version_and_status(runtime: Runtime) -> None:
     create_workspace(runtime, "A")
     runtime.migrator.down(0)
-    runtime.migrator.up(to=0)
+    runtime.migrator.up(to=0, target="control")
     status = runtime.migrator.status()
     assert all(row["pending"] for row in status)
-    runtime.migrator.up(to=1)
+    with pytest.raises(MigrationError, match="--to needs --target"):
+        runtime.migrator.up(to=1)
+    runtime.migrator.up(to=1, target="workspace")
+    assert [row["current"] for row in runtime.migrator.status()] == [{}, {"core": 1}]
+    runtime.migrator.up(to=1, target="control")
     assert [row["current"] for row in runtime.migrator.status()] == [{"core": 1}, {"core": 1}]
     runtime.migrator.up()
     assert all(not row["pending"] and not row["drift"] for row in runtime.migrator.status())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import apsw
 import pytest
@@ -158,3 +159,55 @@ def test_uuid7_ids_are_time_ordered_and_valid() -> None:
     assert len(set(ids)) == 5000
     assert all(u.version == 7 for u in ids[:10])
     assert validate_workspace_id(new_workspace_id()).startswith("ws_")
+
+
+def test_a_failed_commit_leaves_the_writer_usable(tmp_path: Path) -> None:
+    db = Database(tmp_path / "x.db")
+    with db.write() as conn:
+        conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+        conn.execute(
+            "CREATE TABLE child (parent_id INTEGER REFERENCES parent (id)"
+            " DEFERRABLE INITIALLY DEFERRED)"
+        )
+    with pytest.raises(apsw.ConstraintError), db.write() as conn:
+        conn.execute("INSERT INTO child VALUES (42)")  # fails only at COMMIT
+    with db.write() as conn:  # the transaction was rolled back, not left open
+        conn.execute("INSERT INTO parent VALUES (1)")
+    with db.read() as conn:
+        assert scalar(conn, "SELECT count(*) FROM child") == 0
+        assert scalar(conn, "SELECT count(*) FROM parent") == 1
+    db.close()
+
+
+def test_commit_and_rollback_listeners(tmp_path: Path) -> None:
+    db = Database(tmp_path / "x.db")
+    seen: list[str] = []
+    db.on_commit = lambda: seen.append("commit")
+    db.on_rollback = lambda: seen.append("rollback")
+    with db.write() as conn:
+        conn.execute("CREATE TABLE t (x)")
+        with db.write() as inner:  # a savepoint is not a commit
+            inner.execute("INSERT INTO t VALUES (1)")
+    with pytest.raises(ValueError), db.write():
+        raise ValueError
+    db.on_commit = lambda: 1 / 0  # type: ignore[assignment,return-value]
+    with db.write() as conn:  # a failing listener does not undo a committed transaction
+        conn.execute("INSERT INTO t VALUES (2)")
+    with db.read() as conn:
+        assert scalar(conn, "SELECT count(*) FROM t") == 2
+    assert seen == ["commit", "rollback"]
+    db.close()
+
+
+def test_tenant_guards_cover_tables_whose_names_look_like_fts(runtime: Any) -> None:
+    from workbench.db.tenancy import install_tenant_guards, tenant_tables
+    from workbench.workspaces.service import create_workspace
+
+    ws = create_workspace(runtime, "A")
+    with runtime.storage.workspace(ws.id).write() as conn:
+        conn.execute("CREATE TABLE gifts (id INTEGER PRIMARY KEY, workspace_id TEXT)")
+        conn.execute("CREATE VIRTUAL TABLE notes_fts USING fts5 (body)")
+        install_tenant_guards(conn)
+        tables = tenant_tables(conn)
+    assert "gifts" in tables
+    assert not any(t.startswith("notes_fts") for t in tables)

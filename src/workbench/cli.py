@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import os
 import sys
@@ -15,7 +16,12 @@ from workbench import __version__
 from workbench.config import ConfigError, load_settings, masked_settings
 from workbench.db.migrations import FileReport, MigrationError
 from workbench.errors import WorkbenchError
-from workbench.plugins import PluginLoadError, describe_plugins, get_plugin_manager
+from workbench.plugins import (
+    DEFAULT_PLUGINS,
+    PluginLoadError,
+    describe_plugins,
+    get_plugin_manager,
+)
 from workbench.runtime import Runtime
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -160,9 +166,12 @@ def _print_report(report: FileReport) -> None:
 
 
 def _run_with_progress(
-    runtime: Runtime, label: str, run: Callable[[Callable[[FileReport], None]], list[FileReport]]
+    runtime: Runtime,
+    label: str,
+    run: Callable[[Callable[[FileReport], None]], list[FileReport]],
+    total: int | None = None,
 ) -> None:
-    total = runtime.migrator.count_files()
+    total = runtime.migrator.count_files() if total is None else total
     with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
         reports = run(lambda _report: bar.update(1))
     for report in reports:
@@ -199,21 +208,33 @@ def migrate_status(state: CliState, as_json: bool) -> None:
         click.echo(f"{row['file']} ({row['target']}) at {row['current']}: {state_text}")
 
 
+target_option = click.option(
+    "--target",
+    type=click.Choice(["control", "workspace"]),
+    default=None,
+    help="Only this kind of file (needed with --to: each kind has its own versions).",
+)
+
+
 @migrate.command("up")
 @click.option("--to", "to", type=int, default=None, help="Stop at this core version.")
 @click.option("--workspace", default=None, help="Only this workspace file.")
+@target_option
 @pass_state
 @one_line_errors
-def migrate_up(state: CliState, to: int | None, workspace: str | None) -> None:
+def migrate_up(state: CliState, to: int | None, workspace: str | None, target: Any) -> None:
     """Apply pending migrations, one transaction per file.
 
     \b
     Example:
-        workbench migrate up --to 3
+        workbench migrate up --target workspace --to 3
     """
     runtime = state.runtime()
     _run_with_progress(
-        runtime, "migrating", lambda p: runtime.migrator.up(to, workspace=workspace, progress=p)
+        runtime,
+        "migrating",
+        lambda p: runtime.migrator.up(to, workspace=workspace, target=target, progress=p),
+        runtime.migrator.count_files(workspace, target),
     )
 
 
@@ -221,20 +242,24 @@ def migrate_up(state: CliState, to: int | None, workspace: str | None) -> None:
 @click.option("--to", "to", type=int, required=True, help="Roll back to this version.")
 @click.option("--source", default="core", show_default=True, help="Whose migrations.")
 @click.option("--workspace", default=None, help="Only this workspace file.")
+@target_option
 @pass_state
 @one_line_errors
-def migrate_down(state: CliState, to: int, source: str, workspace: str | None) -> None:
+def migrate_down(state: CliState, to: int, source: str, workspace: str | None, target: Any) -> None:
     """Roll back to a version, one transaction per file.
 
     \b
     Example:
-        workbench migrate down --to 1
+        workbench migrate down --target workspace --to 1
     """
     runtime = state.runtime()
     _run_with_progress(
         runtime,
         "rolling back",
-        lambda p: runtime.migrator.down(to, source=source, workspace=workspace, progress=p),
+        lambda p: runtime.migrator.down(
+            to, source=source, workspace=workspace, target=target, progress=p
+        ),
+        runtime.migrator.count_files(workspace, target),
     )
 
 
@@ -317,20 +342,32 @@ def workspace() -> None:
 
 @workspace.command("create")
 @click.argument("name")
+@click.option(
+    "--owner",
+    "owner_email",
+    default=None,
+    metavar="EMAIL",
+    help="Make this existing account the workspace's owner.",
+)
 @pass_state
 @one_line_errors
-def workspace_create(state: CliState, name: str) -> None:
+def workspace_create(state: CliState, name: str, owner_email: str | None) -> None:
     """Create a workspace and print its id.
 
     \b
     Example:
-        workbench workspace create "Design team"
+        workbench workspace create "Design team" --owner ada@example.com
     """
     from workbench.workspaces.service import create_workspace
 
     runtime = state.runtime()
     runtime.initialize()
-    click.echo(create_workspace(runtime, name, actor="cli").id)
+    owner_id = None
+    if owner_email is not None:
+        from workbench.auth.service import find_user
+
+        owner_id = find_user(runtime, owner_email).id
+    click.echo(create_workspace(runtime, name, owner_id=owner_id, actor="cli").id)
 
 
 @workspace.command("list")
@@ -446,14 +483,27 @@ def worker(state: CliState) -> None:
     consumer.run()
 
 
+def _add_default_commands() -> None:
+    """Built-in capabilities add their commands through the same hook as plugins do."""
+    for name in DEFAULT_PLUGINS:
+        module = importlib.import_module(name)
+        if hasattr(module, "workbench_cli"):
+            module.workbench_cli(cli=cli)
+
+
+_add_default_commands()
+
+
 def main() -> None:
-    """Console entry point: plugins may add commands before the command line is parsed."""
+    """Console entry point: installed plugins and those of ``$WORKBENCH_PLUGINS_DIR`` may add
+    commands before the command line is parsed."""
     try:
         pm = get_plugin_manager(os.environ.get("WORKBENCH_PLUGINS_DIR") or None)
     except PluginLoadError as exc:
         click.echo(f"Error: {exc}", err=True)
         raise SystemExit(1) from None
-    pm.hook.workbench_cli(cli=cli)
+    defaults = [pm.get_plugin(name) for name in DEFAULT_PLUGINS]
+    pm.subset_hook_caller("workbench_cli", remove_plugins=defaults)(cli=cli)
     cli(prog_name="workbench")
 
 

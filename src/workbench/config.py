@@ -71,6 +71,10 @@ class ConfigError(Exception):
 
 
 FIELD_NAMES = tuple(f.name for f in msgspec.structs.fields(Settings))
+KNOWN_ENV = frozenset(
+    {ENV_PREFIX + name.upper() for name in FIELD_NAMES}
+    | {"WORKBENCH_CONFIG", "WORKBENCH_NO_ENTRY_POINTS"}
+)
 
 
 def load_settings(
@@ -86,7 +90,15 @@ def load_settings(
     raw: dict[str, Any] = {}
     sources: dict[str, str] = {}
 
-    path = Path(config_file or environ.get("WORKBENCH_CONFIG", "workbench.toml"))
+    unknown = sorted(
+        name for name in environ if name.startswith(ENV_PREFIX) and name not in KNOWN_ENV
+    )
+    if unknown:
+        raise ConfigError(
+            f"unknown environment variable {unknown[0]}; known: {', '.join(sorted(KNOWN_ENV))}"
+        )
+    explicit = config_file or environ.get("WORKBENCH_CONFIG")
+    path = Path(explicit or "workbench.toml")
     if path.is_file():
         try:
             file_values = tomllib.loads(path.read_text())
@@ -99,7 +111,7 @@ def load_settings(
                 )
             raw[key] = value
             sources[key] = str(path)
-    elif config_file is not None:
+    elif explicit:
         raise ConfigError(f"config file {path} does not exist")
 
     for key in FIELD_NAMES:

@@ -23,6 +23,7 @@ from workbench.db.database import Storage
 from workbench.db.migrations import Migrator
 from workbench.events.dispatch import Dispatcher
 from workbench.events.envelope import EventRegistry
+from workbench.events.outbox import take_pending
 from workbench.plugins import get_plugin_manager
 
 log = logging.getLogger(__name__)
@@ -44,11 +45,17 @@ class Runtime:
         clock: Clock | None = None,
         pm: pluggy.PluginManager | None = None,
         immediate_jobs: bool = False,
+        dispatch_on_commit: bool = True,
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.pm = pm or get_plugin_manager(settings.plugins_dir or None)
-        self.storage = Storage(settings)
+        self.dispatch_on_commit = dispatch_on_commit
+        self.storage = Storage(
+            settings,
+            on_workspace_commit=self._after_workspace_commit,
+            on_workspace_rollback=self._after_workspace_rollback,
+        )
         self.events = EventRegistry()
         for event_type in _flatten(self.pm.hook.workbench_event_types()):
             self.events.register(event_type)
@@ -66,17 +73,26 @@ class Runtime:
 
         return build_huey(self, immediate=self.immediate_jobs)
 
+    def _after_workspace_commit(self, workspace_id: str) -> None:
+        """Events committed: hand them to the dispatcher now rather than at the next sweep."""
+        pending = take_pending()
+        if not (pending and self.dispatch_on_commit):
+            return
+        from workbench.jobs import enqueue
+
+        for pending_id in pending:
+            enqueue(self.huey, "events.dispatch_workspace", pending_id)
+
+    def _after_workspace_rollback(self, workspace_id: str) -> None:
+        take_pending()  # the events of a rolled-back transaction never happened
+
     # -- set-up --------------------------------------------------------------------------
 
     def initialize(self) -> list[str]:
         """Create the data directory, the secret key (mode 0600) and the control file, and
         bring the control file up to date. Safe to run again; returns what it created."""
         created = []
-        data = self.settings.data_path
-        if not data.exists():
-            created.append(str(data))
-        data.mkdir(parents=True, exist_ok=True)
-        self.settings.workspaces_path.mkdir(exist_ok=True)
+        self.settings.workspaces_path.mkdir(parents=True, exist_ok=True)
         key_path = self.settings.secret_key_path
         if not key_path.exists():
             fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -49,7 +49,7 @@ class NoteCounter:
 
 
 class Crashy:
-    """Writes its row, then kills the process when WORKBENCH_TEST_CRASH=1: a crash mid-way."""
+    """Writes its row, then kills the process when SAMPLE_PLUGIN_CRASH=1: a crash mid-way."""
 
     name = "sample.crashy"
     event_types = frozenset({"sample.noted"})
@@ -61,7 +61,7 @@ class Crashy:
             "INSERT INTO sample_crashy (event_id, workspace_id) VALUES (?, ?)",
             (event.event_id, event.workspace_id),
         )
-        if os.environ.get("WORKBENCH_TEST_CRASH") == "1":
+        if os.environ.get("SAMPLE_PLUGIN_CRASH") == "1":
             os._exit(3)
 
 

@@ -9,10 +9,11 @@ connection, which under WAL never blocks the writer nor waits for it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import apsw
@@ -23,6 +24,8 @@ from workbench.errors import NotFound
 from workbench.ids import validate_workspace_id
 
 META_TABLE = "_workbench_meta"
+
+log = logging.getLogger(__name__)
 
 
 class Database:
@@ -42,6 +45,9 @@ class Database:
         self._readers: queue.LifoQueue[apsw.Connection] = queue.LifoQueue(reader_pool_size)
         self._pool_size = reader_pool_size
         self._generation = 0
+        self.on_commit: Callable[[], None] | None = None
+        """Called after each outermost transaction commits (outside the write lock)."""
+        self.on_rollback: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         return f"<Database {self.path}>"
@@ -62,14 +68,27 @@ class Database:
             self._depth.value = depth + 1
             try:
                 yield conn
+                conn.execute(commit)
             except BaseException:
+                # Also reached when COMMIT itself fails (a deferred constraint, a full disk):
+                # the transaction must not stay open, or every later write would fail.
                 if conn.in_transaction:
                     conn.execute(rollback)
+                if depth == 0:
+                    self._notify(self.on_rollback)
                 raise
-            else:
-                conn.execute(commit)
             finally:
                 self._depth.value = depth
+        if depth == 0:
+            self._notify(self.on_commit)
+
+    def _notify(self, listener: Callable[[], None] | None) -> None:
+        if listener is None:
+            return
+        try:
+            listener()
+        except Exception:  # the transaction is settled; a listener must not undo that
+            log.exception("transaction listener failed", extra={"database": str(self.path)})
 
     @contextlib.contextmanager
     def read(self) -> Iterator[apsw.Connection]:
@@ -122,8 +141,16 @@ class Database:
 class Storage:
     """The control file plus one file per workspace, with a cap on open workspace files."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        on_workspace_commit: Callable[[str], None] | None = None,
+        on_workspace_rollback: Callable[[str], None] | None = None,
+    ) -> None:
         self.settings = settings
+        self.on_workspace_commit = on_workspace_commit
+        self.on_workspace_rollback = on_workspace_rollback
         self.options = ConnectionOptions(
             busy_timeout_ms=settings.busy_timeout_ms, synchronous=settings.synchronous
         )
@@ -152,13 +179,35 @@ class Storage:
                 return db
             if not path.is_file():
                 raise NotFound("workspace not found")
-            db = Database(path, self.options, self.settings.reader_pool_size)
+            db = self._open_workspace(workspace_id, path)
             self._open[workspace_id] = db
             while len(self._open) > self.max_open:
                 evicted.append(self._open.popitem(last=False)[1])
         for old in evicted:
             old.close()
         return db
+
+    def _open_workspace(self, workspace_id: str, path: Path) -> Database:
+        db = Database(path, self.options, self.settings.reader_pool_size)
+        commit, rollback = self.on_workspace_commit, self.on_workspace_rollback
+        if commit is not None:
+            db.on_commit = lambda: commit(workspace_id)
+        if rollback is not None:
+            db.on_rollback = lambda: rollback(workspace_id)
+        return db
+
+    @contextlib.contextmanager
+    def peek(self, workspace_id: str) -> Iterator[apsw.Connection]:
+        """A short-lived read connection that bypasses the open-file cache, for sweeps and
+        checks over every workspace that must not push the busy files out of it."""
+        path = self.workspace_path(workspace_id)
+        if not path.is_file():
+            raise NotFound("workspace not found")
+        conn = open_connection(path, self.options, query_only=True, create=False)
+        try:
+            yield conn
+        finally:
+            conn.close()
 
     def create_workspace_file(self, workspace_id: str) -> Database:
         """Create an empty workspace file that records its own id. Migrations come after."""

@@ -280,16 +280,31 @@ class Migrator:
             report.status = "ok"
         return report
 
-    def _targets(self, workspace: str | None = None) -> Iterable[tuple[str, Database, Target]]:
-        if workspace is None:
+    def _targets(
+        self, workspace: str | None = None, target: Target | None = None
+    ) -> Iterable[tuple[str, Database, Target]]:
+        if workspace is not None:
+            yield workspace, self.storage.workspace(workspace), "workspace"
+            return
+        if target in (None, "control"):
             yield "control", self.storage.control, "control"
+        if target in (None, "workspace"):
             for workspace_id in self.storage.workspace_ids_on_disk():
                 yield workspace_id, self.storage.workspace(workspace_id), "workspace"
-        else:
-            yield workspace, self.storage.workspace(workspace), "workspace"
 
-    def count_files(self) -> int:
-        return 1 + len(self.storage.workspace_ids_on_disk())
+    @staticmethod
+    def _check_to(to: int | None, target: Target | None, workspace: str | None) -> None:
+        if to is not None and target is None and workspace is None:
+            raise MigrationError(
+                "--to needs --target control or --target workspace: "
+                "the two kinds of file have separate version sequences"
+            )
+
+    def count_files(self, workspace: str | None = None, target: Target | None = None) -> int:
+        if workspace is not None:
+            return 1
+        workspaces = len(self.storage.workspace_ids_on_disk())
+        return {None: 1 + workspaces, "control": 1, "workspace": workspaces}[target]
 
     def up(
         self,
@@ -297,12 +312,15 @@ class Migrator:
         *,
         dry_run: bool = False,
         workspace: str | None = None,
+        target: Target | None = None,
         progress: Callable[[FileReport], None] | None = None,
     ) -> list[FileReport]:
-        """Apply pending migrations to every file (or one workspace), one transaction each."""
+        """Apply pending migrations to every file (or one workspace, or one kind of file),
+        one transaction each."""
+        self._check_to(to, target, workspace)
         reports = []
-        for label, db, target in self._targets(workspace):
-            report = self.migrate_file(label, db, target, to=to, dry_run=dry_run)
+        for label, db, kind in self._targets(workspace, target):
+            report = self.migrate_file(label, db, kind, to=to, dry_run=dry_run)
             reports.append(report)
             if progress:
                 progress(report)
@@ -328,23 +346,27 @@ class Migrator:
         *,
         source: str = CORE,
         workspace: str | None = None,
+        target: Target | None = None,
         dry_run: bool = False,
         progress: Callable[[FileReport], None] | None = None,
     ) -> list[FileReport]:
-        """Roll every file (or one workspace) back to version ``to`` of ``source``."""
+        """Roll files back to version ``to`` of ``source``: every file of ``target``, or one
+        workspace. ``to=0`` with no target rolls back everything."""
         if to < 0:
             raise MigrationError("--to must be 0 or more")
+        if to > 0:
+            self._check_to(to, target, workspace)
         reports = []
-        for label, db, target in self._targets(workspace):
-            if source not in self.by_target[target]:
+        for label, db, kind in self._targets(workspace, target):
+            if source not in self.by_target[kind]:
                 continue
 
             def action(
-                conn: apsw.Connection, done: dict[tuple[str, int], str], target: Target = target
+                conn: apsw.Connection, done: dict[tuple[str, int], str], kind: Target = kind
             ) -> list[str]:
-                return self._revert_on_connection(conn, target, source, to)
+                return self._revert_on_connection(conn, kind, source, to)
 
-            report = self._run_on_file(label, db, target, action, commit=not dry_run)
+            report = self._run_on_file(label, db, kind, action, commit=not dry_run)
             reports.append(report)
             if progress:
                 progress(report)

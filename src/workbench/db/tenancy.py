@@ -15,13 +15,13 @@ GUARD_PREFIX = "tenant_guard_"
 
 
 def tenant_tables(conn: apsw.Connection) -> list[str]:
-    tables = [
+    # table_list types virtual tables (FTS5, vec0) and their shadow tables apart: they
+    # cannot carry triggers, and their rows are derived from a guarded table.
+    tables = sorted(
         name
-        for (name,) in conn.execute(
-            "SELECT name FROM sqlite_schema WHERE type = 'table' "
-            "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '%_fts%' ORDER BY name"
-        )
-    ]
+        for (schema, name, kind) in conn.execute("SELECT schema, name, type FROM pragma_table_list")
+        if schema == "main" and kind == "table" and not name.startswith("sqlite_")
+    )
     return [
         t
         for t in tables

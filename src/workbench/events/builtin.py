@@ -24,8 +24,9 @@ def workbench_jobs(huey: Any, runtime: Any) -> None:
         """Catch up on events whose immediate dispatch was lost (a crash, a full queue)."""
         swept = 0
         for workspace_id in runtime.storage.workspace_ids_on_disk():
-            db = runtime.storage.workspace(workspace_id)
-            if runtime.dispatcher.pending(db):
-                runtime.dispatcher.dispatch(db)
+            with runtime.storage.peek(workspace_id) as conn:  # no churn in the open-file cache
+                behind = runtime.dispatcher.behind(conn)
+            if behind:
+                runtime.dispatcher.dispatch(runtime.storage.workspace(workspace_id))
                 swept += 1
         return swept

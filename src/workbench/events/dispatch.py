@@ -10,8 +10,10 @@ runs outside the transaction and gets the event id as its idempotency key.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import apsw
@@ -63,27 +65,39 @@ class Dispatcher:
         self.max_attempts = max_attempts
         self.batch_size = batch_size
         self.clock = clock or SystemClock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
 
     def pending(self, db: Database) -> bool:
-        """Whether any subscriber is behind the outbox."""
+        """Whether any subscriber is behind the outbox of this workspace file."""
         with db.read() as conn:
-            top = scalar(conn, "SELECT coalesce(max(seq), 0) FROM outbox")
-            for sub in self.subscribers:
-                cursor = scalar(
-                    conn,
-                    "SELECT last_seq FROM subscriber_cursors WHERE subscriber = ?",
-                    (sub.name,),
-                )
-                if (cursor or 0) < top:
-                    return True
+            return self.behind(conn)
+
+    def behind(self, conn: apsw.Connection) -> bool:
+        top = scalar(conn, "SELECT coalesce(max(seq), 0) FROM outbox")
+        for sub in self.subscribers:
+            cursor = scalar(
+                conn, "SELECT last_seq FROM subscriber_cursors WHERE subscriber = ?", (sub.name,)
+            )
+            if (cursor or 0) < top:
+                return True
         return False
 
     def dispatch(self, db: Database) -> DispatchReport:
-        """Deliver everything pending in one workspace file to every subscriber."""
+        """Deliver everything pending in one workspace file to every subscriber.
+
+        One dispatch per file at a time in this process, so events stay in order and a
+        subscriber with outside effects is not called twice for one event by two threads.
+        """
         report = DispatchReport()
-        for sub in self.subscribers:
-            self._drain(db, sub, report)
+        with self._lock_for(db.path):
+            for sub in self.subscribers:
+                self._drain(db, sub, report)
         return report
+
+    def _lock_for(self, path: Path) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(str(path), threading.Lock())
 
     def _drain(self, db: Database, sub: Subscriber, report: DispatchReport) -> None:
         while True:
@@ -128,6 +142,12 @@ class Dispatcher:
         try:
             if sub.transactional:
                 with db.write() as conn:
+                    # Checked again under the write lock: another dispatcher (a second
+                    # process) may have applied it since the read above.
+                    if _status(conn, sub.name, event.event_id) in ("applied", "dead"):
+                        _advance(conn, sub.name, seq)
+                        report.skipped += 1
+                        return True
                     sub.handle(event, conn)
                     self._record(conn, sub.name, event.event_id, "applied", attempts, None)
                     _advance(conn, sub.name, seq)
@@ -180,6 +200,15 @@ class Dispatcher:
             " last_error = excluded.last_error, updated_at = excluded.updated_at",
             (subscriber, event_id, status, attempts, error, isoformat(self.clock.now())),
         )
+
+
+def _status(conn: apsw.Connection, subscriber: str, event_id: str) -> str | None:
+    status: str | None = scalar(
+        conn,
+        "SELECT status FROM event_deliveries WHERE subscriber = ? AND event_id = ?",
+        (subscriber, event_id),
+    )
+    return status
 
 
 def _advance(conn: apsw.Connection, subscriber: str, seq: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import apsw
@@ -11,6 +12,14 @@ from workbench.db.connection import rows
 from workbench.events.envelope import Event
 
 _json = msgspec.json.Encoder()
+_pending = threading.local()
+
+
+def take_pending() -> set[str]:
+    """Workspaces this thread emitted events for since the last call (after a commit)."""
+    pending: set[str] = getattr(_pending, "workspaces", set())
+    _pending.workspaces = set()
+    return pending
 
 
 def emit(conn: apsw.Connection, event: Event) -> Event:
@@ -33,6 +42,9 @@ def emit(conn: apsw.Connection, event: Event) -> Event:
             _json.encode(event.payload).decode(),
         ),
     )
+    if not hasattr(_pending, "workspaces"):
+        _pending.workspaces = set()
+    _pending.workspaces.add(event.workspace_id)
     return event
 
 

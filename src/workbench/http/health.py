@@ -9,7 +9,7 @@ from litestar import Response, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 
-from workbench.db.migrations import applied
+from workbench.db.migrations import applied, versions
 from workbench.hookspecs import hookimpl
 from workbench.http.problems import problem
 from workbench.runtime import Runtime
@@ -34,7 +34,10 @@ def readyz(runtime: NamedDependency[Runtime], state: State) -> Response[Any]:
             )
     except Exception as exc:
         checks["control_db"] = f"error: {type(exc).__name__}"
-    checks["workspaces_behind"] = _workspaces_behind(runtime, state)
+    try:
+        checks["workspaces_behind"] = _workspaces_behind(runtime, state)
+    except Exception as exc:
+        checks["workspaces_behind"] = f"error: {type(exc).__name__}"
     ready = (
         checks.get("control_db") == "ok"
         and checks.get("control_migrations") == "current"
@@ -46,22 +49,33 @@ def readyz(runtime: NamedDependency[Runtime], state: State) -> Response[Any]:
 
 
 def _workspaces_behind(runtime: Runtime, state: State) -> int:
-    """Checking thousands of files on every probe is waste: the answer is cached briefly."""
+    """How many workspace files are not at the latest migrations (or cannot be read).
+
+    Checking thousands of files on every probe is waste, so the answer is cached briefly;
+    files are peeked at without entering the open-file cache, so a probe never pushes the
+    busy workspaces out of it.
+    """
     cached = state.get("workspaces_behind")
     if cached and time.monotonic() - cached[0] < _WORKSPACE_CHECK_TTL:
         return int(cached[1])
+    latest = {source: v for source, v in runtime.migrator.latest("workspace").items() if v}
     behind = 0
-    latest = runtime.migrator.latest("workspace")
     for workspace_id in runtime.storage.workspace_ids_on_disk():
-        with runtime.storage.workspace(workspace_id).read() as conn:
-            current: dict[str, int] = {}
-            for source, version in applied(conn):
-                current[source] = max(current.get(source, 0), version)
+        try:
+            with runtime.storage.peek(workspace_id) as conn:
+                current = versions(applied(conn))
+        except Exception:
+            behind += 1
+            continue
         if current != latest:
             behind += 1
-    if behind == 0:
-        state["workspaces_behind"] = (time.monotonic(), 0)
+    state["workspaces_behind"] = (time.monotonic(), behind)
     return behind
+
+
+def forget_readiness(state: State) -> None:
+    """Drop the cached answer (after migrating) so the next probe looks again."""
+    state.pop("workspaces_behind", None)
 
 
 @get(
