@@ -43,7 +43,8 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def runtime(settings: Settings, clock: FrozenClock) -> Iterator[Runtime]:
-    rt = Runtime(settings, clock=clock, immediate_jobs=True)
+    """A runtime whose events wait for an explicit dispatch, so tests can watch each step."""
+    rt = Runtime(settings, clock=clock, immediate_jobs=True, dispatch_on_commit=False)
     rt.initialize()
     yield rt
     rt.close()
@@ -57,6 +58,7 @@ def plugin_runtime(tmp_path: Path, clock: FrozenClock) -> Iterator[Runtime]:
         settings,
         clock=clock,
         immediate_jobs=True,
+        dispatch_on_commit=False,
         pm=get_plugin_manager(TEST_PLUGINS_DIR, load_entry_points=False),
     )
     rt.initialize()
@@ -68,3 +70,52 @@ def plugin_runtime(tmp_path: Path, clock: FrozenClock) -> Iterator[Runtime]:
 def client(runtime: Runtime) -> Iterator[TestClient[Any]]:
     with TestClient(create_app(runtime)) as test_client:
         yield test_client
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing() -> Iterator[None]:
+    """Argon2 at production cost makes each sign-up ~0.1 s; tests use the cheapest setting."""
+    from argon2 import PasswordHasher
+
+    from workbench.auth.passwords import use_hasher
+
+    previous = use_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    yield
+    use_hasher(previous)
+
+
+class Team:
+    """A workspace with one person per role, each holding an API token for it."""
+
+    def __init__(self, runtime: Runtime, name: str = "Team") -> None:
+        from workbench.auth.service import create_user
+        from workbench.auth.tokens import issue_token
+        from workbench.workspaces.membership import add_member
+        from workbench.workspaces.service import create_workspace
+
+        self.runtime = runtime
+        slug = name.lower().replace(" ", "-")
+        self.users = {}
+        owner = create_user(runtime, f"owner@{slug}.test", "correct horse battery")
+        self.users["owner"] = owner
+        self.workspace = create_workspace(runtime, name, owner_id=owner.id)
+        self.id = self.workspace.id
+        for role in ("admin", "member", "viewer"):
+            user = create_user(runtime, f"{role}@{slug}.test", "correct horse battery")
+            add_member(runtime, self.id, user.email, role)
+            self.users[role] = user
+        self.tokens = {
+            role: issue_token(runtime, user_id=user.id, workspace_id=self.id, name="tests").token
+            for role, user in self.users.items()
+        }
+
+    def auth(self, role: str = "owner") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    def url(self, path: str = "") -> str:
+        return f"/api/v1/workspaces/{self.id}{path}"
+
+
+@pytest.fixture
+def team(runtime: Runtime) -> Team:
+    return Team(runtime)

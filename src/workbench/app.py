@@ -15,6 +15,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
 from workbench import __version__
+from workbench.auth.guards import authorize, check_route_permissions, provide_principal
+from workbench.auth.http import AUTH_EXCEPTION_HANDLERS
 from workbench.config import Settings, load_settings
 from workbench.http.context import RequestContextMiddleware
 from workbench.http.metrics import Metrics
@@ -54,10 +56,14 @@ def create_app(
     routes = list(
         chain.from_iterable(r for r in runtime.pm.hook.workbench_routes(runtime=runtime) if r)
     )
-    return WorkbenchApp(
+    app = WorkbenchApp(
         route_handlers=routes,
-        dependencies={"runtime": Provide(lambda: runtime, use_cache=True, sync_to_thread=False)},
-        exception_handlers=EXCEPTION_HANDLERS,
+        dependencies={
+            "runtime": Provide(lambda: runtime, use_cache=True, sync_to_thread=False),
+            "principal": Provide(provide_principal, sync_to_thread=False),
+        },
+        guards=[authorize],
+        exception_handlers={**EXCEPTION_HANDLERS, **AUTH_EXCEPTION_HANDLERS},
         lifespan=[lifespan],
         state=_initial_state(runtime, metrics),
         openapi_config=OpenAPIConfig(
@@ -71,6 +77,8 @@ def create_app(
         debug=False,
         logging_config=None,
     )
+    check_route_permissions(app)  # a workspace route without a permission must not start
+    return app
 
 
 class WorkbenchApp(Litestar):

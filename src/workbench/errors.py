@@ -61,6 +61,14 @@ class Conflict(WorkbenchError):
     type_slug = "conflict"
 
 
+class Gone(WorkbenchError):
+    """The resource existed but is no longer usable (an expired or withdrawn invitation)."""
+
+    status = 410
+    title = "Gone"
+    type_slug = "gone"
+
+
 class PreconditionFailed(WorkbenchError):
     """The caller's expected version does not match the current one."""
 
@@ -90,3 +98,11 @@ class InvalidWorkspaceId(BadRequest):
 
     title = "Invalid workspace id"
     type_slug = "invalid-workspace-id"
+
+
+class PreconditionRequired(WorkbenchError):
+    """An update came without the version it expects to change."""
+
+    status = 428
+    title = "Precondition required"
+    type_slug = "precondition-required"

@@ -17,7 +17,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "workbench.db.builtin",
     "workbench.events.builtin",
     "workbench.http.health",
+    "workbench.auth.plugin",
     "workbench.workspaces.plugin",
+    "workbench.items.plugin",
 )
 
 ENTRY_POINT_GROUP = "workbench"
@@ -59,6 +61,10 @@ def load_plugins_dir(directory: Path) -> list[types.ModuleType]:
         if path.name.startswith("_"):
             continue
         module_name = f"workbench_plugin_{path.stem}"
+        loaded = sys.modules.get(module_name)
+        if loaded is not None and getattr(loaded, "__file__", None) == str(path):
+            modules.append(loaded)  # the CLI and the runtime share one import
+            continue
         spec = importlib.util.spec_from_file_location(module_name, path)
         if spec is None or spec.loader is None:
             raise PluginLoadError(f"cannot load plugin file {path}")

@@ -1,6 +1,8 @@
-"""Registers the workspace event types through the same hooks a plugin uses."""
+"""Registers the workspace event types and routes through the same hooks a plugin uses."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from workbench.events.envelope import EventType
 from workbench.hookspecs import hookimpl
@@ -10,3 +12,10 @@ from workbench.workspaces.models import WorkspaceCreated
 @hookimpl
 def workbench_event_types() -> list[EventType]:
     return [EventType("workspace.created", 1, WorkspaceCreated, "A workspace was created.")]
+
+
+@hookimpl
+def workbench_routes(runtime: Any) -> list[Any]:
+    from workbench.workspaces.routes import workspace_router
+
+    return [workspace_router(runtime)]

@@ -1,0 +1,1 @@
+"""Work items: lifecycle, concurrency-safe edits, timeline, queries and saved views."""

@@ -1,0 +1,339 @@
+"""SQL for work items, their labels, comments, activity, field schema, views and
+idempotency keys. Nothing here checks permissions or rules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import apsw
+import msgspec
+
+from workbench.db.connection import one, rows
+from workbench.items.models import PRIORITIES, ActivityEntry, Comment, FieldDef, Item
+
+_json = msgspec.json.Encoder()
+_ITEM_COLUMNS = (
+    "seq, id, title, body, status, priority, assignee, labels, due_at, fields, created_by,"
+    " created_at, updated_at, version"
+)
+SORT_COLUMNS: dict[str, str | None] = {
+    "created": None,
+    "updated": "updated_at",
+    "due": "due_key",
+    "priority": "priority",
+}
+"""Sort name -> column; ``seq`` (creation order) is always the tie-breaker."""
+NO_DUE_DATE = "~"
+"""The sort key of an item without a due date (see ``due_key`` in the migration)."""
+
+
+def dumps(value: Any) -> str:
+    return _json.encode(value).decode()
+
+
+def row_to_item(row: dict[str, Any]) -> Item:
+    return Item(
+        id=row["id"],
+        title=row["title"],
+        body=row["body"],
+        status=row["status"],
+        priority=PRIORITIES[row["priority"]],
+        assignee=row["assignee"],
+        labels=msgspec.json.decode(row["labels"]),
+        due_at=row["due_at"],
+        fields=msgspec.json.decode(row["fields"]),
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        version=row["version"],
+    )
+
+
+def insert_item(conn: apsw.Connection, workspace_id: str, item: Item) -> int:
+    conn.execute(
+        "INSERT INTO items (id, workspace_id, title, body, status, priority, assignee, labels,"
+        " due_at, fields, created_by, created_at, updated_at, version)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            item.id,
+            workspace_id,
+            item.title,
+            item.body,
+            item.status,
+            PRIORITIES.index(item.priority),
+            item.assignee,
+            dumps(item.labels),
+            item.due_at,
+            dumps(item.fields),
+            item.created_by,
+            item.created_at,
+            item.updated_at,
+            item.version,
+        ),
+    )
+    seq = conn.last_insert_rowid()
+    set_labels(conn, seq, item.labels)
+    return seq
+
+
+def set_labels(conn: apsw.Connection, seq: int, labels: Sequence[str]) -> None:
+    conn.execute("DELETE FROM item_labels WHERE item_seq = ?", (seq,))
+    conn.executemany(
+        "INSERT OR IGNORE INTO item_labels (label, item_seq) VALUES (?, ?)",
+        [(label, seq) for label in labels],
+    )
+
+
+def get_item_row(conn: apsw.Connection, item_id: str) -> dict[str, Any] | None:
+    return one(conn, f"SELECT {_ITEM_COLUMNS} FROM items WHERE id = ?", (item_id,))
+
+
+def update_item(conn: apsw.Connection, seq: int, item: Item) -> None:
+    conn.execute(
+        "UPDATE items SET title = ?, body = ?, status = ?, priority = ?, assignee = ?,"
+        " labels = ?, due_at = ?, fields = ?, updated_at = ?, version = ? WHERE seq = ?",
+        (
+            item.title,
+            item.body,
+            item.status,
+            PRIORITIES.index(item.priority),
+            item.assignee,
+            dumps(item.labels),
+            item.due_at,
+            dumps(item.fields),
+            item.updated_at,
+            item.version,
+            seq,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """A list query already checked by the service: every value is a plain SQL value."""
+
+    statuses: tuple[str, ...] = ()
+    assignee: str | None = None
+    label: str | None = None
+    priority: int | None = None
+    due_after: str | None = None
+    due_before: str | None = None
+    fts: str | None = None
+    include_archived: bool = False
+    sort: str = "created"
+    descending: bool = True
+    after: tuple[Any, int] | None = None
+    """Keyset position: (sort value, seq) of the last row of the previous page."""
+    limit: int = 50
+
+
+def list_sql(query: ListQuery) -> tuple[str, list[Any]]:
+    """Build the list query. Each filter is an equality prefix of one index (see the
+    migration), so SQLite walks that index in order and stops after ``limit`` rows."""
+    where: list[str] = []
+    params: list[Any] = []
+    if query.statuses:
+        where.append(f"status IN ({','.join('?' * len(query.statuses))})")
+        params.extend(query.statuses)
+    elif not query.include_archived:
+        where.append("archived = 0")
+    if query.assignee is not None:
+        where.append("assignee = ?")
+        params.append(query.assignee)
+    if query.priority is not None:
+        where.append("priority = ?")
+        params.append(query.priority)
+    if query.due_after is not None or query.due_before is not None:
+        # items without a due date have due_key '~', above every date: a range excludes them
+        where.append("due_key >= ? AND due_key < ?")
+        params.extend([query.due_after or "", query.due_before or NO_DUE_DATE])
+    if query.label is not None:
+        where.append("seq IN (SELECT item_seq FROM item_labels WHERE label = ?)")
+        params.append(query.label)
+    if query.fts is not None:
+        where.append("seq IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)")
+        params.append(query.fts)
+    column = SORT_COLUMNS[query.sort]
+    op = "<" if query.descending else ">"
+    direction = "DESC" if query.descending else "ASC"
+    if query.after is not None:
+        value, seq = query.after
+        if column is None:
+            where.append(f"seq {op} ?")
+            params.append(seq)
+        else:
+            where.append(f"({column}, seq) {op} (?, ?)")
+            params.extend([value, seq])
+    order = f"seq {direction}" if column is None else f"{column} {direction}, seq {direction}"
+    sql = (
+        f"SELECT {_ITEM_COLUMNS}, {column or 'seq'} AS sort_value FROM items"
+        f"{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {order} LIMIT ?"
+    )
+    params.append(query.limit)
+    return sql, params
+
+
+def list_items(conn: apsw.Connection, query: ListQuery) -> list[dict[str, Any]]:
+    sql, params = list_sql(query)
+    return list(rows(conn, sql, params))
+
+
+# -- comments and activity -----------------------------------------------------------------
+
+
+def insert_comment(conn: apsw.Connection, workspace_id: str, comment: Comment) -> None:
+    conn.execute(
+        "INSERT INTO item_comments (id, item_id, workspace_id, author, body, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            comment.id,
+            comment.item_id,
+            workspace_id,
+            comment.author,
+            comment.body,
+            comment.created_at,
+        ),
+    )
+
+
+def list_comments(conn: apsw.Connection, item_id: str, after: int, limit: int) -> list[Comment]:
+    return [
+        Comment(**{k: r[k] for k in ("id", "item_id", "author", "body", "created_at")})
+        for r in rows(
+            conn,
+            "SELECT * FROM item_comments WHERE item_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (item_id, after, limit),
+        )
+    ]
+
+
+def insert_activity(
+    conn: apsw.Connection,
+    workspace_id: str,
+    item_id: str,
+    kind: str,
+    actor: str | None,
+    correlation_id: str | None,
+    event_id: str,
+    data: dict[str, Any],
+    created_at: str,
+) -> None:
+    conn.execute(
+        "INSERT INTO item_activity (item_id, workspace_id, kind, actor, correlation_id,"
+        " event_id, data, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (item_id, workspace_id, kind, actor, correlation_id, event_id, dumps(data), created_at),
+    )
+
+
+def timeline(conn: apsw.Connection, item_id: str, after: int, limit: int) -> list[ActivityEntry]:
+    out = []
+    for r in rows(
+        conn,
+        "SELECT id, item_id, kind, actor, correlation_id, event_id, data, created_at"
+        " FROM item_activity WHERE item_id = ? AND id > ? ORDER BY id LIMIT ?",
+        (item_id, after, limit),
+    ):
+        r["data"] = msgspec.json.decode(r["data"])
+        out.append(ActivityEntry(**r))
+    return out
+
+
+# -- custom field schema -------------------------------------------------------------------
+
+
+def field_defs(conn: apsw.Connection) -> list[FieldDef]:
+    return [
+        FieldDef(
+            name=r["name"],
+            type=r["type"],
+            options=msgspec.json.decode(r["options"]),
+            required=bool(r["required"]),
+        )
+        for r in rows(conn, "SELECT * FROM item_field_defs ORDER BY position")
+    ]
+
+
+def replace_field_defs(conn: apsw.Connection, workspace_id: str, defs: list[FieldDef]) -> None:
+    conn.execute("DELETE FROM item_field_defs")
+    conn.executemany(
+        "INSERT INTO item_field_defs (name, workspace_id, type, options, required, position)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (d.name, workspace_id, d.type, dumps(d.options), int(d.required), i)
+            for i, d in enumerate(defs)
+        ],
+    )
+
+
+# -- saved views ---------------------------------------------------------------------------
+
+
+def insert_view(conn: apsw.Connection, workspace_id: str, view: dict[str, Any]) -> None:
+    conn.execute(
+        "INSERT INTO saved_views (id, workspace_id, name, owner_id, shared, query, created_at,"
+        " updated_at) VALUES (:id, :workspace_id, :name, :owner_id, :shared, :query,"
+        " :created_at, :updated_at)",
+        {**view, "workspace_id": workspace_id},
+    )
+
+
+def get_view(conn: apsw.Connection, view_id: str) -> dict[str, Any] | None:
+    return one(conn, "SELECT * FROM saved_views WHERE id = ?", (view_id,))
+
+
+def visible_views(conn: apsw.Connection, user_id: str) -> list[dict[str, Any]]:
+    return list(
+        rows(
+            conn,
+            "SELECT * FROM saved_views WHERE owner_id = ? UNION"
+            " SELECT * FROM saved_views WHERE shared = 1 ORDER BY name, id",
+            (user_id,),
+        )
+    )
+
+
+def update_view(conn: apsw.Connection, view: dict[str, Any]) -> None:
+    conn.execute(
+        "UPDATE saved_views SET name = :name, shared = :shared, query = :query,"
+        " updated_at = :updated_at WHERE id = :id",
+        {k: view[k] for k in ("id", "name", "shared", "query", "updated_at")},
+    )
+
+
+def delete_view(conn: apsw.Connection, view_id: str) -> None:
+    conn.execute("DELETE FROM saved_views WHERE id = ?", (view_id,))
+
+
+# -- idempotency keys ----------------------------------------------------------------------
+
+
+def find_idempotent(conn: apsw.Connection, scope: str, key: str) -> dict[str, Any] | None:
+    return one(
+        conn,
+        "SELECT request_hash, status, response, created_at FROM idempotency_keys"
+        " WHERE scope = ? AND key = ?",
+        (scope, key),
+    )
+
+
+def save_idempotent(
+    conn: apsw.Connection,
+    scope: str,
+    key: str,
+    request_hash: str,
+    status: int,
+    response: str,
+    created_at: str,
+) -> None:
+    conn.execute(
+        "INSERT INTO idempotency_keys (scope, key, request_hash, status, response, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (scope, key, request_hash, status, response, created_at),
+    )
+
+
+def purge_idempotent(conn: apsw.Connection, before: str) -> int:
+    conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (before,))
+    return conn.changes()
