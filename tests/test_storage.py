@@ -211,3 +211,16 @@ def test_tenant_guards_cover_tables_whose_names_look_like_fts(runtime: Any) -> N
         tables = tenant_tables(conn)
     assert "gifts" in tables
     assert not any(t.startswith("notes_fts") for t in tables)
+
+
+def test_a_deleted_workspace_file_is_not_recreated_by_a_late_writer(settings: Settings) -> None:
+    storage = Storage(settings)
+    workspace_id = new_workspace_id()
+    db = storage.create_workspace_file(workspace_id)
+    db.close()
+    path = storage.workspace_path(workspace_id)
+    path.unlink()
+    with pytest.raises(apsw.CantOpenError), db.write():
+        pass
+    assert not path.exists()
+    storage.close()

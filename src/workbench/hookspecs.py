@@ -55,7 +55,10 @@ def workbench_routes(runtime: Any) -> list[Any]:  # type: ignore[empty-body]
 
     Receives the ``runtime``. Returns a list of Litestar route handlers, controllers or
     routers to mount. Workspace-scoped routes belong under
-    ``/api/v1/workspaces/{workspace_id}/``.
+    ``/api/v1/workspaces/{workspace_id}/`` and must declare the permission they need in
+    ``opt={"permission": "items.read"}`` (see ``docs/permissions.md``); other API routes declare
+    ``opt={"auth": "user"}`` or ``opt={"public": True}``. ``create_app`` refuses to start
+    when a route declares nothing, so nothing becomes public by accident.
     """
 
 

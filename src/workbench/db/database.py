@@ -36,8 +36,13 @@ class Database:
         path: Path,
         options: ConnectionOptions = ConnectionOptions(),
         reader_pool_size: int = 4,
+        *,
+        create: bool = True,
     ) -> None:
         self.path = path
+        self.create = create
+        """Whether the writer may create the file. Workspace files exist before they are
+        opened; a writer that raced a delete must fail, not make an empty workspace."""
         self.options = options
         self._write_lock = threading.RLock()
         self._writer: apsw.Connection | None = None
@@ -117,7 +122,7 @@ class Database:
 
     def _writer_connection(self) -> apsw.Connection:
         if self._writer is None:
-            self._writer = open_connection(self.path, self.options)
+            self._writer = open_connection(self.path, self.options, create=self.create)
         return self._writer
 
     def close(self) -> None:
@@ -188,7 +193,7 @@ class Storage:
         return db
 
     def _open_workspace(self, workspace_id: str, path: Path) -> Database:
-        db = Database(path, self.options, self.settings.reader_pool_size)
+        db = Database(path, self.options, self.settings.reader_pool_size, create=False)
         commit, rollback = self.on_workspace_commit, self.on_workspace_rollback
         if commit is not None:
             db.on_commit = lambda: commit(workspace_id)
