@@ -78,7 +78,7 @@ def test_cli_lists_plugins(plugin_runtime: Runtime) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "plugins_dir:workbench_plugin_sample_plugin (plugins dir): workbench_cli," in (
+    assert "plugins_dir:workbench_plugin_sample_plugin (plugins dir): workbench_" in (
         result.output
     )
     assert "workbench.db.builtin (default): workbench_migrations" in result.output
@@ -135,3 +135,37 @@ def test_hook_workbench_startup(plugin_runtime: Runtime) -> None:
     sample.STARTED.clear()
     plugin_runtime.startup()
     assert [plugin_runtime] == sample.STARTED
+
+
+def test_hook_workbench_embedders(plugin_runtime: Runtime) -> None:
+    from workbench.knowledge.embedders import registry
+    from workbench.knowledge.models import SearchRequest
+    from workbench.knowledge.service import Knowledge
+
+    embedders = registry(plugin_runtime.pm)
+    assert {"wordllama", "hashing", "sample-words"} <= set(embedders)
+    ws = create_workspace(plugin_runtime, "A")
+    knowledge = Knowledge(plugin_runtime, ws.id, None, "owner")
+    knowledge.add(b"the wing flutters in the wind", media_type="text/plain")
+    index = knowledge.switch_embedder("sample-words")  # immediate mode: rebuilt at once
+    assert knowledge.indexes()[0].embedder == "sample-words"
+    assert index.embedder == "sample-words"
+    hits = knowledge.search(SearchRequest(query="wing flutters", mode="vector")).hits
+    assert hits and hits[0].text == "the wing flutters in the wind"
+
+
+def test_hook_workbench_model_providers(plugin_runtime: Runtime) -> None:
+    from workbench.assistant import registry
+
+    providers = registry.providers(plugin_runtime, "ws_" + "0" * 32, {})
+    assert {"extractive", "sample-echo", "sample-slow"} <= set(providers)
+    assert "sample-echo" in registry.provider_names(plugin_runtime)
+
+
+def test_hook_workbench_assistant_tools(plugin_runtime: Runtime) -> None:
+    from workbench.assistant import registry
+    from workbench.assistant.tools import argument_schema
+
+    tools = registry.tools(plugin_runtime)
+    assert "sample_shout" in tools and "create_item" in tools
+    assert argument_schema(tools["sample_shout"])["required"] == ["text"]

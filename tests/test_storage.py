@@ -224,3 +224,20 @@ def test_a_deleted_workspace_file_is_not_recreated_by_a_late_writer(settings: Se
         pass
     assert not path.exists()
     storage.close()
+
+
+def test_the_open_file_limit_is_raised_to_the_budget(tmp_path: Path) -> None:
+    import resource
+
+    from workbench.db.database import ensure_file_budget, file_budget
+
+    settings = make_settings(tmp_path, max_open_workspaces=300, reader_pool_size=4)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < file_budget(settings):
+        pytest.skip("the hard limit here is below the budget")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+    try:
+        ensure_file_budget(settings)
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= file_budget(settings) > 1024
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -44,6 +44,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=
     signup_enabled: bool = True
     secure_cookies: bool = True
     plugins_dir: str = ""
+    outbound_allowlist: list[str] = []
+    """Hosts that outbound HTTP may reach even when they resolve to private or loopback
+    addresses (comma-separated in the environment)."""
 
     @property
     def data_path(self) -> Path:
@@ -139,6 +142,8 @@ def load_settings(
 def _coerce_env(key: str, value: str) -> Any:
     """Environment values are strings; booleans accept the usual spellings."""
     annotation = _field_type(key)
+    if typing.get_origin(annotation) is list:
+        return [part.strip() for part in value.split(",") if part.strip()]
     if annotation is bool:
         lowered = value.strip().lower()
         if lowered in {"1", "true", "yes", "on"}:
@@ -190,6 +195,8 @@ def describe_type(annotation: Any) -> str:
         return "an integer" + bounds
     if annotation is str:
         return "a string"
+    if typing.get_origin(annotation) is list:
+        return "a list of strings (comma-separated in the environment)"
     if isinstance(annotation, types.UnionType):
         return " or ".join(describe_type(a) for a in typing.get_args(annotation))
     return str(annotation)

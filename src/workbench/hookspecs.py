@@ -87,3 +87,42 @@ def workbench_startup(runtime: Any) -> None:
     Receives the ``runtime``. Use it for recovery work (closing what a crash left open).
     Returns nothing.
     """
+
+
+@hookspec
+def workbench_model_providers(runtime: Any) -> list[Any]:  # type: ignore[empty-body]
+    """Called when an assistant run is prepared, once per run.
+
+    Receives the ``runtime``. Returns a list of objects satisfying
+    ``workbench.assistant.providers.ModelProvider``: a unique ``name``, a ``default_model`` and
+    ``complete(request) -> ModelResponse``, raising ``ProviderError`` (with an error class and
+    whether retrying helps) on failure. A workspace selects a provider by name in its
+    assistant configuration. Every provider must pass ``tests/test_assistant_providers.py``.
+    """
+
+
+@hookspec
+def workbench_assistant_tools() -> list[Any]:  # type: ignore[empty-body]
+    """Called when an assistant run is prepared, once per run.
+
+    Receives nothing. Returns a list of objects satisfying ``workbench.assistant.tools.Tool``:
+    a unique ``name``, a ``description``, ``arguments`` (a msgspec Struct: its JSON Schema is
+    shown to the model and the model's arguments are validated against it), the
+    ``permission`` the person who started the run must hold, and ``run(ctx, args)`` returning
+    a JSON-serialisable result. A tool never acts with more than that person's permissions.
+    """
+
+
+@hookspec
+def workbench_embedders() -> list[Any]:  # type: ignore[empty-body]
+    """Called whenever the knowledge base needs its embedders: to embed chunks at ingestion,
+    to embed a query at search time, and to list or switch a workspace's embedder.
+
+    Receives nothing. Returns a list of embedder objects (see
+    ``workbench.knowledge.embedders.Embedder``): ``name`` (unique; what a workspace selects),
+    ``model``, ``version`` (change it whenever the same text would embed differently),
+    ``dim``, ``normalized`` (whether rows are unit length) and ``embed(texts)`` returning a
+    float32 numpy array of shape ``(len(texts), dim)``. The hook is called often, so return
+    cheap objects and load model weights lazily, once per process. Every embedder must pass
+    the contract tests in ``tests/test_embedders.py``.
+    """

@@ -20,6 +20,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "workbench.auth.plugin",
     "workbench.workspaces.plugin",
     "workbench.items.plugin",
+    "workbench.knowledge.plugin",
+    "workbench.assistant.plugin",
 )
 
 ENTRY_POINT_GROUP = "workbench"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import queue
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -47,7 +46,8 @@ class Database:
         self._write_lock = threading.RLock()
         self._writer: apsw.Connection | None = None
         self._depth = threading.local()
-        self._readers: queue.LifoQueue[apsw.Connection] = queue.LifoQueue(reader_pool_size)
+        self._readers: list[apsw.Connection] = []
+        self._pool_lock = threading.Lock()
         self._pool_size = reader_pool_size
         self._generation = 0
         self.on_commit: Callable[[], None] | None = None
@@ -57,35 +57,9 @@ class Database:
     def __repr__(self) -> str:
         return f"<Database {self.path}>"
 
-    @contextlib.contextmanager
-    def write(self) -> Iterator[apsw.Connection]:
+    def write(self) -> _WriteTransaction:
         """A write transaction: everything inside commits together or not at all."""
-        with self._write_lock:
-            conn = self._writer_connection()
-            depth = getattr(self._depth, "value", 0)
-            if depth == 0:
-                conn.execute("BEGIN IMMEDIATE")
-                commit, rollback = "COMMIT", "ROLLBACK"
-            else:
-                name = f"sp_{depth}"
-                conn.execute(f"SAVEPOINT {name}")
-                commit, rollback = f"RELEASE {name}", f"ROLLBACK TO {name}; RELEASE {name}"
-            self._depth.value = depth + 1
-            try:
-                yield conn
-                conn.execute(commit)
-            except BaseException:
-                # Also reached when COMMIT itself fails (a deferred constraint, a full disk):
-                # the transaction must not stay open, or every later write would fail.
-                if conn.in_transaction:
-                    conn.execute(rollback)
-                if depth == 0:
-                    self._notify(self.on_rollback)
-                raise
-            finally:
-                self._depth.value = depth
-        if depth == 0:
-            self._notify(self.on_commit)
+        return _WriteTransaction(self)
 
     def _notify(self, listener: Callable[[], None] | None) -> None:
         if listener is None:
@@ -95,30 +69,25 @@ class Database:
         except Exception:  # the transaction is settled; a listener must not undo that
             log.exception("transaction listener failed", extra={"database": str(self.path)})
 
-    @contextlib.contextmanager
-    def read(self) -> Iterator[apsw.Connection]:
+    def read(self) -> _ReadConnection:
         """A pooled reader connection. Inside a ``write()`` of this thread, the writer itself,
         so a transaction sees its own uncommitted changes."""
-        if getattr(self._depth, "value", 0) > 0 and self._writer is not None:
-            yield self._writer
-            return
-        generation = self._generation
-        try:
-            conn = self._readers.get_nowait()
-        except queue.Empty:
-            conn = open_connection(self.path, self.options, query_only=True, create=False)
-        try:
-            yield conn
-        finally:
-            if (
-                conn.in_transaction or generation != self._generation
-            ):  # a reader left a transaction open; never reuse it
-                conn.close()
-            else:
-                try:
-                    self._readers.put_nowait(conn)
-                except queue.Full:
-                    conn.close()
+        return _ReadConnection(self)
+
+    def _take_reader(self) -> apsw.Connection:
+        with self._pool_lock:
+            if self._readers:
+                return self._readers.pop()
+        return open_connection(self.path, self.options, query_only=True, create=False)
+
+    def _return_reader(self, conn: apsw.Connection, generation: int) -> None:
+        # A reader left in a transaction, or handed out before a close(), is not reused.
+        if not conn.in_transaction and generation == self._generation:
+            with self._pool_lock:
+                if len(self._readers) < self._pool_size:
+                    self._readers.append(conn)
+                    return
+        conn.close()
 
     def _writer_connection(self) -> apsw.Connection:
         if self._writer is None:
@@ -129,18 +98,98 @@ class Database:
         """Close idle connections. The object stays usable: it reopens on the next use, and a
         reader handed out before the close is closed when it comes back."""
         self._generation += 1
-        while True:
-            try:
-                self._readers.get_nowait().close()
-            except queue.Empty:
-                break
+        with self._pool_lock:
+            idle, self._readers = self._readers, []
+        for conn in idle:
+            conn.close()
         with self._write_lock:
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
 
     def open_connection_count(self) -> int:
-        return self._readers.qsize() + (1 if self._writer is not None else 0)
+        return len(self._readers) + (1 if self._writer is not None else 0)
+
+
+class _WriteTransaction:
+    """The context manager behind ``Database.write()``: a class rather than a generator,
+    because it runs on every write and the generator machinery costs as much as the SQL.
+
+    The outermost level takes the per-file lock and runs BEGIN IMMEDIATE; a nested level (the
+    same thread) is a savepoint. When COMMIT itself fails (a deferred constraint, a full
+    disk) the transaction is rolled back, so the writer never stays stuck inside it.
+    """
+
+    __slots__ = ("_conn", "_db", "_depth")
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._depth = 0
+
+    def __enter__(self) -> apsw.Connection:
+        db = self._db
+        db._write_lock.acquire()
+        try:
+            conn = db._writer_connection()
+            depth = getattr(db._depth, "value", 0)
+            conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT sp_{depth}")
+        except BaseException:
+            db._write_lock.release()
+            raise
+        self._conn, self._depth = conn, depth
+        db._depth.value = depth + 1
+        return conn
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        db, conn, depth = self._db, self._conn, self._depth
+        committed = False
+        try:
+            if exc_type is None:
+                try:
+                    conn.execute("COMMIT" if depth == 0 else f"RELEASE sp_{depth}")
+                    committed = True
+                except BaseException:
+                    self._rollback()
+                    raise
+            else:
+                self._rollback()
+        finally:
+            db._depth.value = depth
+            db._write_lock.release()
+            if depth == 0:
+                db._notify(db.on_commit if committed else db.on_rollback)
+
+    def _rollback(self) -> None:
+        conn, depth = self._conn, self._depth
+        if conn.in_transaction:
+            conn.execute(
+                "ROLLBACK" if depth == 0 else f"ROLLBACK TO sp_{depth}; RELEASE sp_{depth}"
+            )
+
+
+class _ReadConnection:
+    """The context manager behind ``Database.read()``."""
+
+    __slots__ = ("_conn", "_db", "_generation")
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._conn: apsw.Connection | None = None
+        self._generation = 0
+
+    def __enter__(self) -> apsw.Connection:
+        db = self._db
+        if db._writer is not None and getattr(db._depth, "value", 0) > 0:
+            return db._writer  # this thread is inside a write: read its own changes
+        self._generation = db._generation
+        self._conn = db._take_reader()
+        return self._conn
+
+    def __exit__(self, *exc: object) -> None:
+        if self._conn is not None:
+            self._db._return_reader(self._conn, self._generation)
 
 
 class Storage:
@@ -161,6 +210,7 @@ class Storage:
         )
         settings.data_path.mkdir(parents=True, exist_ok=True)
         settings.workspaces_path.mkdir(parents=True, exist_ok=True)
+        ensure_file_budget(settings)
         self.control = Database(settings.control_db_path, self.options, settings.reader_pool_size)
         self._open: OrderedDict[str, Database] = OrderedDict()
         self._lock = threading.Lock()
@@ -266,6 +316,40 @@ class Storage:
         for db in dbs:
             db.close()
         self.control.close()
+
+
+def file_budget(settings: Settings) -> int:
+    """File descriptors the storage may hold: per open file a writer and the pooled readers,
+    each with its database and WAL file, plus the shared-memory file; and some spare."""
+    per_file = 2 * (1 + settings.reader_pool_size) + 1
+    return (settings.max_open_workspaces + 1) * per_file + 256
+
+
+def ensure_file_budget(settings: Settings) -> None:
+    """Raise the soft open-file limit to the budget when the hard limit allows; otherwise say
+    clearly which setting to lower, instead of failing later with 'too many open files'."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return
+    needed = file_budget(settings)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError):
+        target = soft
+    if target < needed:
+        log.warning(
+            "open-file limit is below what the storage may use",
+            extra={
+                "limit": target,
+                "needed": needed,
+                "advice": "raise `ulimit -n` or lower max_open_workspaces/reader_pool_size",
+            },
+        )
 
 
 def recorded_workspace_id(conn: apsw.Connection) -> str | None:

@@ -36,6 +36,7 @@ _TITLES = {
 def problem(
     status: int,
     detail: str,
+    /,
     *,
     slug: str | None = None,
     title: str | None = None,
@@ -49,7 +50,7 @@ def problem(
         "detail": detail,
         "correlation_id": correlation_id.get(),
     }
-    body.update({k: v for k, v in extra.items() if k not in body})
+    body.update({k: v for k, v in extra.items() if k not in body})  # never overwrite the core
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 

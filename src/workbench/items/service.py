@@ -178,9 +178,9 @@ class Items:
         next_cursor = None
         if len(found) > limit:
             found = found[:limit]
-            last = found[-1]
-            next_cursor = _encode_cursor(fingerprint, last["sort_value"], last["seq"])
-        return ItemPage(items=[store.row_to_item(r) for r in found], next_cursor=next_cursor)
+            _, sort_value, seq = found[-1]
+            next_cursor = _encode_cursor(fingerprint, sort_value, seq)
+        return ItemPage(items=[item for item, _, _ in found], next_cursor=next_cursor)
 
     def _to_list_query(self, query: ItemQuery, limit: int) -> store.ListQuery:
         for bound in (query.due_after, query.due_before):

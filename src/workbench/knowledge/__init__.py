@@ -1,0 +1,1 @@
+"""Knowledge: documents in, passages with citations out (hybrid keyword + vector retrieval)."""
