@@ -69,3 +69,36 @@ def test_a_real_consumer_dispatches_outbox_events(tmp_path: Path) -> None:
     finally:
         consumer.stop(graceful=True)
         runtime.close()
+
+
+def test_committed_events_reach_subscribers_without_an_explicit_dispatch(tmp_path: Path) -> None:
+    """Dispatch on commit, through the notifier thread and a real consumer."""
+    settings = make_settings(tmp_path / "data", plugins_dir=str(TEST_PLUGINS_DIR))
+    runtime = Runtime(
+        settings,
+        clock=FrozenClock(),
+        pm=get_plugin_manager(TEST_PLUGINS_DIR, load_entry_points=False),
+    )
+    runtime.initialize()
+    ws = create_workspace(runtime, "A")
+    db = runtime.storage.workspace(ws.id)
+    consumer = start_embedded_consumer(runtime.huey, workers=2)
+    try:
+        for n in range(20):  # a burst: coalesced into few jobs
+            with db.write() as conn:
+                emit(
+                    conn,
+                    runtime.events.build(
+                        "sample.noted", workspace_id=ws.id, payload={"text": f"n{n}"}
+                    ),
+                )
+        deadline = time.monotonic() + 15
+        count = 0
+        while time.monotonic() < deadline and count < 20:
+            with db.read() as conn:
+                count = scalar(conn, "SELECT count(*) FROM sample_notes")
+            time.sleep(0.05)
+        assert count == 20
+    finally:
+        consumer.stop(graceful=True)
+        runtime.close()

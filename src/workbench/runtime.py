@@ -10,6 +10,9 @@ import base64
 import logging
 import os
 import secrets
+import threading
+import time
+from collections.abc import Callable
 from functools import cached_property
 from itertools import chain
 from typing import Any
@@ -31,6 +34,58 @@ log = logging.getLogger(__name__)
 
 def _flatten(results: list[list[Any] | None]) -> list[Any]:
     return list(chain.from_iterable(r for r in results if r))
+
+
+class DispatchNotifier:
+    """Turns "events were committed in workspace W" into queued dispatch jobs, off the
+    request thread and coalesced: a burst of commits in one workspace within ``delay``
+    becomes one job. Each job is queued after the commits it covers, and a dispatch reads
+    the outbox when it runs, so no event waits for the minute sweep."""
+
+    def __init__(self, enqueue: Callable[[str], None], delay: float = 0.02) -> None:
+        self._enqueue = enqueue
+        self._delay = delay
+        self._pending: set[str] = set()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closing = False
+
+    def notify(self, workspace_ids: set[str]) -> None:
+        with self._wake:
+            self._pending |= workspace_ids
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="dispatch-notifier", daemon=True
+                )
+                self._thread.start()
+            self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._pending and not self._closing:
+                    self._wake.wait()
+                if not self._pending:
+                    return
+            time.sleep(self._delay)  # let the rest of a burst arrive
+            with self._wake:
+                batch, self._pending = self._pending, set()
+            for workspace_id in sorted(batch):
+                try:
+                    self._enqueue(workspace_id)
+                except Exception:  # the minute sweep will catch up
+                    log.exception(
+                        "could not queue event dispatch", extra={"workspace_id": workspace_id}
+                    )
+
+    def close(self) -> None:
+        """Queue what is pending, then stop."""
+        with self._wake:
+            self._closing = True
+            self._wake.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=5)
 
 
 class NotInitialized(Exception):
@@ -78,10 +133,20 @@ class Runtime:
         pending = take_pending()
         if not (pending and self.dispatch_on_commit):
             return
+        if self.immediate_jobs:
+            for pending_id in pending:
+                self._enqueue_dispatch(pending_id)
+        else:
+            self.dispatch_notifier.notify(pending)
+
+    def _enqueue_dispatch(self, workspace_id: str) -> None:
         from workbench.jobs import enqueue
 
-        for pending_id in pending:
-            enqueue(self.huey, "events.dispatch_workspace", pending_id)
+        enqueue(self.huey, "events.dispatch_workspace", workspace_id)
+
+    @cached_property
+    def dispatch_notifier(self) -> DispatchNotifier:
+        return DispatchNotifier(self._enqueue_dispatch)
 
     def _after_workspace_rollback(self, workspace_id: str) -> None:
         take_pending()  # the events of a rolled-back transaction never happened
@@ -117,4 +182,6 @@ class Runtime:
         self.pm.hook.workbench_startup(runtime=self)
 
     def close(self) -> None:
+        if "dispatch_notifier" in self.__dict__:
+            self.dispatch_notifier.close()
         self.storage.close()

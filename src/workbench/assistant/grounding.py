@@ -66,56 +66,28 @@ def _claims(answer: str) -> list[str]:
 
 
 def _cite(marker: str, passage: Passage, claim: str) -> Citation:
-    """Point at the exact sentence when it is a quote from the passage, else the passage."""
-    offset = passage.text.find(claim)
-    if offset < 0:
-        collapsed = " ".join(passage.text.split())
-        if claim in collapsed:
-            offset = _original_offset(passage.text, collapsed.find(claim))
-    if offset >= 0:
-        start = passage.char_start + offset
-        end = start + len(claim)
-        if passage.text[offset : offset + len(claim)] != claim:
-            end = start + _original_length(passage.text, offset, claim)
-        quote = claim
-    else:
-        start, end, quote = passage.char_start, passage.char_end, ""
+    """Point at the exact source text when the claim quotes the passage (whitespace may
+    differ: answers are written on one line), else at the whole passage."""
+    words = claim.split()
+    found = None
+    if words:
+        found = re.search(r"\s+".join(re.escape(w) for w in words), passage.text)
+    if found is None:
+        return Citation(
+            marker=marker,
+            document_id=passage.document_id,
+            chunk_id=passage.chunk_id,
+            char_start=passage.char_start,
+            char_end=passage.char_end,
+            title=passage.title,
+            quote="",
+        )
     return Citation(
         marker=marker,
         document_id=passage.document_id,
         chunk_id=passage.chunk_id,
-        char_start=start,
-        char_end=end,
+        char_start=passage.char_start + found.start(),
+        char_end=passage.char_start + found.end(),
         title=passage.title,
-        quote=quote,
+        quote=found.group(0),
     )
-
-
-def _original_offset(text: str, collapsed_offset: int) -> int:
-    """Map an offset in the whitespace-collapsed text back to ``text``."""
-    seen = 0
-    previous_space = False
-    for index, char in enumerate(text.lstrip()):
-        if seen == collapsed_offset:
-            return index + (len(text) - len(text.lstrip()))
-        if char.isspace():
-            if not previous_space:
-                seen += 1
-            previous_space = True
-        else:
-            seen += 1
-            previous_space = False
-    return -1
-
-
-def _original_length(text: str, offset: int, claim: str) -> int:
-    """How many characters of ``text`` from ``offset`` make up ``claim`` (whitespace may
-    differ)."""
-    wanted = len(claim.replace(" ", ""))
-    count = 0
-    for index, char in enumerate(text[offset:]):
-        if not char.isspace():
-            count += 1
-        if count == wanted:
-            return index + 1
-    return len(text) - offset

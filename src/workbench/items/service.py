@@ -8,7 +8,6 @@ import base64
 import binascii
 import hashlib
 import re
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -166,23 +165,34 @@ class Items:
     ) -> ItemPage:
         if not 1 <= limit <= MAX_PAGE:
             raise BadRequest(f"limit must be between 1 and {MAX_PAGE}")
-        list_query = self._to_list_query(query, limit + 1)
         fingerprint = _query_fingerprint(query)
-        if cursor:
-            list_query = _with_cursor(list_query, cursor, fingerprint)
+        after = _decode_cursor(cursor, fingerprint) if cursor else None
+        list_query = self._to_list_query(query, limit, after)
         with self.db.read() as conn:
             try:
-                found = store.list_items(conn, list_query)
+                items, sort_value, seq = store.list_items(conn, list_query)
             except apsw.SQLError as exc:  # an FTS expression SQLite could not parse
                 raise BadRequest(f"invalid search: {exc}") from None
-        next_cursor = None
-        if len(found) > limit:
-            found = found[:limit]
-            _, sort_value, seq = found[-1]
-            next_cursor = _encode_cursor(fingerprint, sort_value, seq)
-        return ItemPage(items=[item for item, _, _ in found], next_cursor=next_cursor)
+        next_cursor = None if seq is None else _encode_cursor(fingerprint, sort_value, seq)
+        return ItemPage(items=items, next_cursor=next_cursor)
 
-    def _to_list_query(self, query: ItemQuery, limit: int) -> store.ListQuery:
+    def statement(
+        self, query: ItemQuery, *, cursor: str | None = None, limit: int = 50
+    ) -> tuple[str, list[Any]]:
+        """The SQL and parameters ``list_items`` runs for this query (for EXPLAIN QUERY PLAN
+        and for benchmarks that run the same statement on a bare connection)."""
+        fingerprint = _query_fingerprint(query)
+        after = _decode_cursor(cursor, fingerprint) if cursor else None
+        list_query = self._to_list_query(query, limit, after)
+        with self.db.read() as conn:
+            shape = store.choose_shape(conn, list_query)
+        sql, params = store.list_sql(list_query, shape)
+        params[-1] = limit + 1
+        return sql, params
+
+    def _to_list_query(
+        self, query: ItemQuery, limit: int, after: tuple[Any, int] | None
+    ) -> store.ListQuery:
         for bound in (query.due_after, query.due_before):
             if bound is not None and not _TIMESTAMP.fullmatch(bound):
                 raise BadRequest(f"not a date or timestamp: {bound!r}")
@@ -199,6 +209,7 @@ class Items:
             include_archived=query.include_archived,
             sort=query.sort,
             descending=query.direction == "desc",
+            after=after,
             limit=limit,
         )
 
@@ -511,7 +522,7 @@ def _encode_cursor(fingerprint: str, value: Any, seq: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _with_cursor(query: store.ListQuery, cursor: str, fingerprint: str) -> store.ListQuery:
+def _decode_cursor(cursor: str, fingerprint: str) -> tuple[Any, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         seen, value, seq = msgspec.json.decode(raw, type=tuple[str, str | int | None, int])
@@ -519,7 +530,7 @@ def _with_cursor(query: store.ListQuery, cursor: str, fingerprint: str) -> store
         raise BadRequest("invalid cursor") from None
     if seen != fingerprint:
         raise BadRequest("this cursor belongs to a different filter or sort")
-    return replace(query, after=(value, seq))
+    return value, seq
 
 
 def _view_row(view: View) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 import apsw
 import msgspec
 
-from workbench.db.connection import one, rows
+from workbench.db.connection import one, rows, scalar
 from workbench.items.models import PRIORITIES, ActivityEntry, Comment, FieldDef, Item
 
 _json = msgspec.json.Encoder()
@@ -18,6 +18,7 @@ _ITEM_COLUMNS = (
     "seq, id, title, body, status, priority, assignee, labels, due_at, fields, created_by,"
     " created_at, updated_at, version"
 )
+_QUALIFIED_COLUMNS = ", ".join(f"items.{c.strip()}" for c in _ITEM_COLUMNS.split(","))
 SORT_COLUMNS: dict[str, str | None] = {
     "created": None,
     "updated": "updated_at",
@@ -129,56 +130,140 @@ class ListQuery:
     limit: int = 50
 
 
-def list_sql(query: ListQuery) -> tuple[str, list[Any]]:
+LABEL_FEW = 200
+"""A label on fewer items than this drives the query from its label rows (then sorts them)."""
+LABEL_MANY = 5000
+"""A label on at least this many items is checked row by row while walking the sort index."""
+RANGE_WIDE = 2000
+"""A due range with at least this many items is filtered while walking the sort index."""
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How to run one list query, chosen from how many rows its filters match: the cheapest
+    plan for a rare label (start from the label) and for a common one (walk the sort index)
+    differ by 50x, and SQLite has no statistics to tell them apart, nor should it (ANALYZE
+    made several cases slower: docs/benchmarks.md)."""
+
+    label: str = "in"  # "drive" | "in" | "exists"
+    wide_due_range: bool = False
+
+
+def choose_shape(conn: apsw.Connection, query: ListQuery) -> Shape:
+    label, wide = "in", False
+    if query.label is not None:
+        n = _bounded_count(
+            conn, "SELECT 1 FROM item_labels WHERE label = ?", [query.label], LABEL_MANY
+        )
+        label = "drive" if n < LABEL_FEW else ("exists" if n >= LABEL_MANY else "in")
+    if _has_due_range(query) and query.sort != "due":
+        n = _bounded_count(
+            conn,
+            "SELECT 1 FROM items WHERE archived = 0 AND due_key >= ? AND due_key < ?",
+            _due_bounds(query),
+            RANGE_WIDE,
+        )
+        wide = n >= RANGE_WIDE
+    return Shape(label=label, wide_due_range=wide)
+
+
+def _bounded_count(conn: apsw.Connection, inner: str, params: list[Any], cap: int) -> int:
+    """How many rows ``inner`` yields, counting no further than ``cap``."""
+    return int(scalar(conn, f"SELECT count(*) FROM ({inner} LIMIT {int(cap)})", params))
+
+
+def _has_due_range(query: ListQuery) -> bool:
+    return query.due_after is not None or query.due_before is not None
+
+
+def _due_bounds(query: ListQuery) -> list[Any]:
+    # items without a due date have due_key '~', above every date: a range excludes them
+    return [query.due_after or "", query.due_before or NO_DUE_DATE]
+
+
+def list_sql(query: ListQuery, shape: Shape = Shape()) -> tuple[str, list[Any]]:
     """Build the list query. Each filter is an equality prefix of one index (see the
-    migration), so SQLite walks that index in order and stops after ``limit`` rows."""
+    migration), so SQLite walks that index in order and stops after ``limit`` rows; ``shape``
+    says how to treat the filters whose cost depends on how many rows they match."""
     where: list[str] = []
     params: list[Any] = []
+    sources = "items"
+    column = SORT_COLUMNS[query.sort]
     if query.statuses:
-        where.append(f"status IN ({','.join('?' * len(query.statuses))})")
+        where.append(f"items.status IN ({','.join('?' * len(query.statuses))})")
         params.extend(query.statuses)
     elif not query.include_archived:
-        where.append("archived = 0")
+        where.append("items.archived = 0")
     if query.assignee is not None:
-        where.append("assignee = ?")
+        where.append("items.assignee = ?")
         params.append(query.assignee)
     if query.priority is not None:
-        where.append("priority = ?")
+        where.append("items.priority = ?")
         params.append(query.priority)
-    if query.due_after is not None or query.due_before is not None:
-        # items without a due date have due_key '~', above every date: a range excludes them
-        where.append("due_key >= ? AND due_key < ?")
-        params.extend([query.due_after or "", query.due_before or NO_DUE_DATE])
+    if _has_due_range(query):
+        # a wide range is checked row by row ('+' keeps SQLite off the due index)
+        plus = "+" if shape.wide_due_range else ""
+        where.append(f"{plus}items.due_key >= ? AND {plus}items.due_key < ?")
+        params.extend(_due_bounds(query))
     if query.label is not None:
-        where.append("seq IN (SELECT item_seq FROM item_labels WHERE label = ?)")
-        params.append(query.label)
+        if shape.label == "drive":
+            sources = "item_labels CROSS JOIN items ON items.seq = item_labels.item_seq"
+            where.insert(0, "item_labels.label = ?")
+            params.insert(0, query.label)
+        elif shape.label == "exists":
+            where.append(
+                "EXISTS (SELECT 1 FROM item_labels WHERE item_labels.label = ?"
+                " AND item_labels.item_seq = items.seq)"
+            )
+            params.append(query.label)
+        else:
+            where.append("items.seq IN (SELECT item_seq FROM item_labels WHERE label = ?)")
+            params.append(query.label)
     if query.fts is not None:
-        where.append("seq IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)")
-        params.append(query.fts)
-    column = SORT_COLUMNS[query.sort]
+        if column is None and sources == "items":
+            # creation order is the FTS rowid order: walk the matches newest (or oldest)
+            # first and stop after a page, instead of collecting every match
+            sources = "items_fts CROSS JOIN items ON items.seq = items_fts.rowid"
+            where.insert(0, "items_fts MATCH ?")
+            params.insert(0, query.fts)
+        else:
+            where.append("+items.seq IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)")
+            params.append(query.fts)
     op = "<" if query.descending else ">"
     direction = "DESC" if query.descending else "ASC"
+    seq = "items_fts.rowid" if sources.startswith("items_fts") else "items.seq"
     if query.after is not None:
-        value, seq = query.after
+        value, after_seq = query.after
         if column is None:
-            where.append(f"seq {op} ?")
-            params.append(seq)
+            where.append(f"{seq} {op} ?")
+            params.append(after_seq)
         else:
-            where.append(f"({column}, seq) {op} (?, ?)")
-            params.extend([value, seq])
-    order = f"seq {direction}" if column is None else f"{column} {direction}, seq {direction}"
+            where.append(f"(items.{column}, items.seq) {op} (?, ?)")
+            params.extend([value, after_seq])
+    order = (
+        f"{seq} {direction}"
+        if column is None
+        else f"items.{column} {direction}, items.seq {direction}"
+    )
     sql = (
-        f"SELECT {_ITEM_COLUMNS}, {column or 'seq'} AS sort_value FROM items"
+        f"SELECT {_QUALIFIED_COLUMNS}, {'items.' + column if column else 'items.seq'}"
+        f" AS sort_value FROM {sources}"
         f"{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {order} LIMIT ?"
     )
     params.append(query.limit)
     return sql, params
 
 
-def list_items(conn: apsw.Connection, query: ListQuery) -> list[tuple[Item, Any, int]]:
-    """(item, sort value, seq) for each row of the page, the last two for the cursor."""
-    sql, params = list_sql(query)
-    return [(tuple_to_item(row), row[14], row[0]) for row in conn.execute(sql, params)]
+def list_items(conn: apsw.Connection, query: ListQuery) -> tuple[list[Item], Any, int | None]:
+    """One page of items and, when another page follows, the (sort value, seq) of its last
+    row for the next cursor."""
+    sql, params = list_sql(query, choose_shape(conn, query))
+    params[-1] = query.limit + 1  # one row more tells whether another page follows
+    rows: list[tuple[Any, ...]] = conn.execute(sql, params).fetchall()
+    if len(rows) <= query.limit:
+        return [tuple_to_item(row) for row in rows], None, None
+    last = rows[query.limit - 1]
+    return [tuple_to_item(row) for row in rows[: query.limit]], last[14], last[0]
 
 
 _EMPTY_LIST, _EMPTY_OBJECT = "[]", "{}"

@@ -318,7 +318,10 @@ def snippet(text: str, wanted: Iterable[str], window: int = SNIPPET_TOKENS) -> s
             while right < len(hits) and hits[right] < left + window:
                 right += 1
             if right - left_index > best_count:
-                best_start, best_count = max(0, left - 3), right - left_index
+                best_start, best_count = (
+                    max(0, min(left - 3, len(spans) - window)),
+                    right - left_index,
+                )
     first = best_start
     last = min(len(spans), first + window) - 1
     start = 0 if first == 0 else spans[first][0]

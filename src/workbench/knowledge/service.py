@@ -150,7 +150,12 @@ class Knowledge:
             if existing["content_hash"] == digest:
                 return store.row_to_document(existing), "unchanged"
             return self._new_version(
-                conn, existing, content, mime, digest, version_title[:500] if version_title else None
+                conn,
+                existing,
+                content,
+                mime,
+                digest,
+                version_title[:500] if version_title else None,
             ), "updated"
         document = Document(
             id=new_id("doc"),

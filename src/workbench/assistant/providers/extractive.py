@@ -200,8 +200,8 @@ def _answer_from_passages(question: str, passages: tuple[Passage, ...]) -> Model
     for rank, passage in enumerate(passages):
         for start, end in sentences(passage.text):
             text = passage.text[start:end]
-            if text.lstrip().startswith("#") or len(text.split()) < 3:
-                continue  # headings and fragments are not answers
+            if text.lstrip().startswith("#") or not 3 <= len(text.split()) <= 80:
+                continue  # headings, fragments and whole code listings are not answers
             candidates.append((rank, start, text, terms(text)))
     df: Counter[str] = Counter()
     for *_, words in candidates:
