@@ -9,7 +9,7 @@ import binascii
 import hashlib
 import re
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import apsw
 import msgspec
@@ -166,14 +166,16 @@ class Items:
         if not 1 <= limit <= MAX_PAGE:
             raise BadRequest(f"limit must be between 1 and {MAX_PAGE}")
         fingerprint = _query_fingerprint(query)
-        after = _decode_cursor(cursor, fingerprint) if cursor else None
+        after, shape = _decode_cursor(cursor, fingerprint) if cursor else (None, None)
         list_query = self._to_list_query(query, limit, after)
         with self.db.read() as conn:
             try:
-                items, sort_value, seq = store.list_items(conn, list_query)
+                items, sort_value, seq, shape = store.list_items(conn, list_query, shape)
             except apsw.SQLError as exc:  # an FTS expression SQLite could not parse
                 raise BadRequest(f"invalid search: {exc}") from None
-        next_cursor = None if seq is None else _encode_cursor(fingerprint, sort_value, seq)
+        next_cursor = (
+            None if seq is None else _encode_cursor(fingerprint, sort_value, seq, shape)
+        )
         return ItemPage(items=items, next_cursor=next_cursor)
 
     def statement(
@@ -182,10 +184,11 @@ class Items:
         """The SQL and parameters ``list_items`` runs for this query (for EXPLAIN QUERY PLAN
         and for benchmarks that run the same statement on a bare connection)."""
         fingerprint = _query_fingerprint(query)
-        after = _decode_cursor(cursor, fingerprint) if cursor else None
+        after, shape = _decode_cursor(cursor, fingerprint) if cursor else (None, None)
         list_query = self._to_list_query(query, limit, after)
-        with self.db.read() as conn:
-            shape = store.choose_shape(conn, list_query)
+        if shape is None:
+            with self.db.read() as conn:
+                shape = store.choose_shape(conn, list_query)
         sql, params = store.list_sql(list_query, shape)
         params[-1] = limit + 1
         return sql, params
@@ -517,20 +520,25 @@ def _query_fingerprint(query: ItemQuery) -> str:
     return hashlib.sha256(msgspec.json.encode(query, order="sorted")).hexdigest()[:16]
 
 
-def _encode_cursor(fingerprint: str, value: Any, seq: int) -> str:
-    raw = msgspec.json.encode([fingerprint, value, seq])
+_CursorData = tuple[str, str | int | None, int, Literal["drive", "in", "exists"], bool]
+
+
+def _encode_cursor(fingerprint: str, value: Any, seq: int, shape: store.Shape) -> str:
+    """Opaque to clients: the filter's fingerprint, the keyset position, and the query shape
+    the first page chose (so later pages skip the selectivity probe)."""
+    raw = msgspec.json.encode([fingerprint, value, seq, shape.label, shape.wide_due_range])
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, fingerprint: str) -> tuple[Any, int]:
+def _decode_cursor(cursor: str, fingerprint: str) -> tuple[tuple[Any, int], store.Shape]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        seen, value, seq = msgspec.json.decode(raw, type=tuple[str, str | int | None, int])
+        seen, value, seq, label, wide = msgspec.json.decode(raw, type=_CursorData)
     except (binascii.Error, ValueError, msgspec.DecodeError):
         raise BadRequest("invalid cursor") from None
     if seen != fingerprint:
         raise BadRequest("this cursor belongs to a different filter or sort")
-    return value, seq
+    return (value, seq), store.Shape(label=label, wide_due_range=wide)
 
 
 def _view_row(view: View) -> dict[str, Any]:

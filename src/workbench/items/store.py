@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import apsw
 import msgspec
@@ -132,9 +132,9 @@ class ListQuery:
 
 LABEL_FEW = 200
 """A label on fewer items than this drives the query from its label rows (then sorts them)."""
-LABEL_MANY = 5000
+LABEL_MANY = 1000
 """A label on at least this many items is checked row by row while walking the sort index."""
-RANGE_WIDE = 2000
+RANGE_WIDE = 1000
 """A due range with at least this many items is filtered while walking the sort index."""
 
 
@@ -145,12 +145,13 @@ class Shape:
     differ by 50x, and SQLite has no statistics to tell them apart, nor should it (ANALYZE
     made several cases slower: docs/benchmarks.md)."""
 
-    label: str = "in"  # "drive" | "in" | "exists"
+    label: Literal["drive", "in", "exists"] = "in"
     wide_due_range: bool = False
 
 
 def choose_shape(conn: apsw.Connection, query: ListQuery) -> Shape:
-    label, wide = "in", False
+    label: Literal["drive", "in", "exists"] = "in"
+    wide = False
     if query.label is not None:
         n = _bounded_count(
             conn, "SELECT 1 FROM item_labels WHERE label = ?", [query.label], LABEL_MANY
@@ -254,16 +255,19 @@ def list_sql(query: ListQuery, shape: Shape = Shape()) -> tuple[str, list[Any]]:
     return sql, params
 
 
-def list_items(conn: apsw.Connection, query: ListQuery) -> tuple[list[Item], Any, int | None]:
-    """One page of items and, when another page follows, the (sort value, seq) of its last
-    row for the next cursor."""
-    sql, params = list_sql(query, choose_shape(conn, query))
+def list_items(
+    conn: apsw.Connection, query: ListQuery, shape: Shape | None = None
+) -> tuple[list[Item], Any, int | None, Shape]:
+    """One page of items; when another page follows, the (sort value, seq) of its last row
+    for the next cursor; and the shape used (the next pages reuse it: no second probe)."""
+    shape = shape or choose_shape(conn, query)
+    sql, params = list_sql(query, shape)
     params[-1] = query.limit + 1  # one row more tells whether another page follows
     rows: list[tuple[Any, ...]] = conn.execute(sql, params).fetchall()
     if len(rows) <= query.limit:
-        return [tuple_to_item(row) for row in rows], None, None
+        return [tuple_to_item(row) for row in rows], None, None, shape
     last = rows[query.limit - 1]
-    return [tuple_to_item(row) for row in rows[: query.limit]], last[14], last[0]
+    return [tuple_to_item(row) for row in rows[: query.limit]], last[14], last[0], shape
 
 
 _EMPTY_LIST, _EMPTY_OBJECT = "[]", "{}"
