@@ -37,8 +37,12 @@ def upload(
     return response
 
 
-def search(client: TestClient[Any], team: Team, query: str, role: str = "viewer", **body: Any) -> Any:
-    response = client.post(team.url("/search"), json={"query": query, **body}, headers=team.auth(role))
+def search(
+    client: TestClient[Any], team: Team, query: str, role: str = "viewer", **body: Any
+) -> Any:
+    response = client.post(
+        team.url("/search"), json={"query": query, **body}, headers=team.auth(role)
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -50,18 +54,25 @@ def document(client: TestClient[Any], team: Team, document_id: str) -> Any:
 
 
 FORMATS = {
-    "text/plain": ("Shock waves form ahead of a blunt body in supersonic flow.\n\nThey heat it.", "shock waves"),
+    "text/plain": (
+        "Shock waves form ahead of a blunt body in supersonic flow.\n\nThey heat it.",
+        "shock waves",
+    ),
     "text/markdown": (MARKDOWN, "lift turning flow"),
     "text/html": (HTML, "flutter instability"),
     "application/pdf": (
-        make_pdf([["Hypersonic heating of re-entry capsules.", "Ablation protects them."]], "Capsules"),
+        make_pdf(
+            [["Hypersonic heating of re-entry capsules.", "Ablation protects them."]], "Capsules"
+        ),
         "ablation capsules",
     ),
 }
 
 
 @pytest.mark.parametrize("media_type", sorted(FORMATS))
-def test_each_format_is_ingested_and_cited(client: TestClient[Any], team: Team, media_type: str) -> None:
+def test_each_format_is_ingested_and_cited(
+    client: TestClient[Any], team: Team, media_type: str
+) -> None:
     content, query = FORMATS[media_type]
     created = upload(client, team, content, media_type, tags="physics").json()
     assert created["status"] == "queued"  # the answer is given before the pipeline runs
@@ -69,8 +80,12 @@ def test_each_format_is_ingested_and_cited(client: TestClient[Any], team: Team, 
     indexed = document(client, team, created["id"])
     assert indexed["status"] == "indexed" and indexed["indexed_version"] == 1
     assert indexed["chunk_count"] >= 1 and indexed["tags"] == ["physics"]
-    source = client.get(team.url(f"/documents/{created['id']}/text"), headers=team.auth("viewer")).json()
-    chunks = client.get(team.url(f"/documents/{created['id']}/chunks"), headers=team.auth("viewer")).json()
+    source = client.get(
+        team.url(f"/documents/{created['id']}/text"), headers=team.auth("viewer")
+    ).json()
+    chunks = client.get(
+        team.url(f"/documents/{created['id']}/chunks"), headers=team.auth("viewer")
+    ).json()
     assert [c["ordinal"] for c in chunks] == list(range(len(chunks)))
     for chunk in chunks:
         assert source["text"][chunk["char_start"] : chunk["char_end"]] == chunk["text"]
@@ -85,7 +100,12 @@ def test_each_format_is_ingested_and_cited(client: TestClient[Any], team: Team, 
 
 
 def test_a_hit_explains_itself(client: TestClient[Any], team: Team) -> None:
-    upload(client, team, "The boundary layer separates near the trailing edge of the wing.", title="Separation")
+    upload(
+        client,
+        team,
+        "The boundary layer separates near the trailing edge of the wing.",
+        title="Separation",
+    )
     upload(client, team, "Rocket nozzles expand hot gas to produce thrust.", title="Nozzles")
     answer = search(client, team, "boundary layers separating", mode="hybrid", limit=5)
     assert answer["mode"] == "hybrid" and answer["embedder"]["embedder"] == "wordllama"
@@ -100,10 +120,14 @@ def test_a_hit_explains_itself(client: TestClient[Any], team: Team) -> None:
     assert keyword_only[0]["scores"]["vector"] == {"score": None, "rank": None}
 
 
-def test_keyword_search_is_an_or_of_words_without_stopwords(client: TestClient[Any], team: Team) -> None:
+def test_keyword_search_is_an_or_of_words_without_stopwords(
+    client: TestClient[Any], team: Team
+) -> None:
     upload(client, team, "Heat transfer in laminar flow.")
     upload(client, team, "Turbulent mixing layers.")
-    hits = search(client, team, "what is known about heat transfer and turbulent mixing", mode="keyword")["hits"]
+    hits = search(
+        client, team, "what is known about heat transfer and turbulent mixing", mode="keyword"
+    )["hits"]
     assert len(hits) == 2  # FTS5's default AND would have matched nothing
     assert search(client, team, "the of and", mode="keyword")["hits"] == []
     assert search(client, team, "???", mode="keyword")["hits"] == []
@@ -122,9 +146,15 @@ def test_the_same_content_twice_is_the_same_document(client: TestClient[Any], te
 
 
 def test_a_new_version_replaces_its_chunks(client: TestClient[Any], team: Team) -> None:
-    first = upload(client, team, "Original wording about propellers.", external_id="handbook").json()
-    old_chunks = client.get(team.url(f"/documents/{first['id']}/chunks"), headers=team.auth()).json()
-    updated = upload(client, team, "Revised wording about jet engines.", expect=200, external_id="handbook")
+    first = upload(
+        client, team, "Original wording about propellers.", external_id="handbook"
+    ).json()
+    old_chunks = client.get(
+        team.url(f"/documents/{first['id']}/chunks"), headers=team.auth()
+    ).json()
+    updated = upload(
+        client, team, "Revised wording about jet engines.", expect=200, external_id="handbook"
+    )
     assert updated.headers["x-ingest-outcome"] == "updated"
     assert updated.json()["id"] == first["id"] and updated.json()["version"] == 2
     assert document(client, team, first["id"])["indexed_version"] == 2
@@ -133,11 +163,15 @@ def test_a_new_version_replaces_its_chunks(client: TestClient[Any], team: Team) 
         assert "Original wording about propellers." not in texts, mode
     assert search(client, team, "propellers", mode="keyword")["hits"] == []
     assert search(client, team, "jet engines", mode="keyword")["hits"][0]["document_version"] == 2
-    new_chunks = client.get(team.url(f"/documents/{first['id']}/chunks"), headers=team.auth()).json()
+    new_chunks = client.get(
+        team.url(f"/documents/{first['id']}/chunks"), headers=team.auth()
+    ).json()
     assert {c["id"] for c in new_chunks}.isdisjoint(c["id"] for c in old_chunks)
     text = client.get(team.url(f"/documents/{first['id']}/text"), headers=team.auth()).json()
     assert (text["version"], text["text"]) == (2, "Revised wording about jet engines.")
-    gone = client.get(team.url(f"/documents/{first['id']}/text"), params={"version": 1}, headers=team.auth())
+    gone = client.get(
+        team.url(f"/documents/{first['id']}/text"), params={"version": 1}, headers=team.auth()
+    )
     assert gone.status_code == 404
     # a new version through PUT .../content too; the same bytes again change nothing
     put = client.put(
@@ -145,7 +179,11 @@ def test_a_new_version_replaces_its_chunks(client: TestClient[Any], team: Team) 
         content=b"# Third\n\nturbofans",
         headers={**team.auth(), "Content-Type": "text/markdown"},
     )
-    assert (put.status_code, put.json()["version"], put.json()["mime_type"]) == (200, 3, "text/markdown")
+    assert (put.status_code, put.json()["version"], put.json()["mime_type"]) == (
+        200,
+        3,
+        "text/markdown",
+    )
     same = client.put(
         team.url(f"/documents/{first['id']}/content"),
         content=b"# Third\n\nturbofans",
@@ -154,7 +192,9 @@ def test_a_new_version_replaces_its_chunks(client: TestClient[Any], team: Team) 
     assert same.headers["x-ingest-outcome"] == "unchanged" and same.json()["version"] == 3
 
 
-def test_bad_uploads_are_clear_problems(runtime: Runtime, client: TestClient[Any], team: Team) -> None:
+def test_bad_uploads_are_clear_problems(
+    runtime: Runtime, client: TestClient[Any], team: Team
+) -> None:
     unknown = upload(client, team, b"\x89PNG....", "image/png", expect=415)
     assert unknown.headers["content-type"].startswith(PROBLEM)
     assert "cannot index image/png" in unknown.json()["detail"]
@@ -181,7 +221,9 @@ def test_a_corrupt_pdf_fails_with_its_error_class(client: TestClient[Any], team:
     assert failed["last_error_class"] == "CorruptDocument"
     assert "unreadable PDF" in failed["last_error_message"]
     letters = client.get(team.url("/knowledge/dead-letters"), headers=team.auth()).json()
-    assert [(d["document_id"], d["error_class"]) for d in letters] == [(created["id"], "CorruptDocument")]
+    assert [(d["document_id"], d["error_class"]) for d in letters] == [
+        (created["id"], "CorruptDocument")
+    ]
 
 
 def test_multipart_and_json_uploads(client: TestClient[Any], team: Team) -> None:
@@ -193,7 +235,11 @@ def test_multipart_and_json_uploads(client: TestClient[Any], team: Team) -> None
     )
     assert form.status_code == 201, form.text
     body = form.json()
-    assert (body["mime_type"], body["title"], body["source"]) == ("text/markdown", "Aerodynamics handbook", "notes.md")
+    assert (body["mime_type"], body["title"], body["source"]) == (
+        "text/markdown",
+        "Aerodynamics handbook",
+        "notes.md",
+    )
     assert body["tags"] == ["aero", "handbook"] and body["metadata"] == {"owner": "ops"}
     as_json = client.post(
         team.url("/documents"),
@@ -211,7 +257,9 @@ def test_bulk_json_lines(client: TestClient[Any], team: Team) -> None:
         '{"_id": "c", "title": "Tails", "text": "Tail planes stabilise.", "metadata": {"year": 1960}}\n'
     )
     response = client.post(
-        team.url("/documents/bulk"), content=lines, headers={**team.auth(), "Content-Type": "application/x-ndjson"}
+        team.url("/documents/bulk"),
+        content=lines,
+        headers={**team.auth(), "Content-Type": "application/x-ndjson"},
     )
     report = response.json()
     assert (report["created"], report["updated"], report["unchanged"]) == (2, 0, 0)
@@ -232,17 +280,29 @@ def test_filters_by_tag_and_document(client: TestClient[Any], team: Team) -> Non
     b = upload(client, team, "Wind turbines and their blades.", tags="energy").json()
     c = upload(client, team, "Wind shear near the ground.", tags=["aero", "weather"]).json()
     for mode in ("keyword", "vector", "hybrid"):
-        by_tag = {h["document_id"] for h in search(client, team, "wind", mode=mode, tags=["aero"])["hits"]}
+        by_tag = {
+            h["document_id"] for h in search(client, team, "wind", mode=mode, tags=["aero"])["hits"]
+        }
         assert by_tag == {a["id"], c["id"]}, mode
-        both = {h["document_id"] for h in search(client, team, "wind", mode=mode, tags=["aero", "weather"])["hits"]}
+        both = {
+            h["document_id"]
+            for h in search(client, team, "wind", mode=mode, tags=["aero", "weather"])["hits"]
+        }
         assert both == {c["id"]}, mode
-        by_id = {h["document_id"] for h in search(client, team, "wind", mode=mode, document_ids=[b["id"]])["hits"]}
+        by_id = {
+            h["document_id"]
+            for h in search(client, team, "wind", mode=mode, document_ids=[b["id"]])["hits"]
+        }
         assert by_id == {b["id"]}, mode
         assert search(client, team, "wind", mode=mode, tags=["nope"])["hits"] == []
     # tags change at once, without a new version
     client.patch(team.url(f"/documents/{b['id']}"), json={"tags": ["aero"]}, headers=team.auth())
-    assert b["id"] in {h["document_id"] for h in search(client, team, "wind", tags=["aero"])["hits"]}
-    via_get = client.get(team.url("/search"), params={"q": "wind", "tag": "weather"}, headers=team.auth("viewer"))
+    assert b["id"] in {
+        h["document_id"] for h in search(client, team, "wind", tags=["aero"])["hits"]
+    }
+    via_get = client.get(
+        team.url("/search"), params={"q": "wind", "tag": "weather"}, headers=team.auth("viewer")
+    )
     assert [h["document_id"] for h in via_get.json()["hits"]] == [c["id"]]
 
 
@@ -250,14 +310,25 @@ def test_list_pages_and_delete(client: TestClient[Any], team: Team) -> None:
     ids = [upload(client, team, f"Document number {i}.").json()["id"] for i in range(5)]
     page = client.get(team.url("/documents"), params={"limit": 2}, headers=team.auth()).json()
     assert [d["id"] for d in page["documents"]] == ids[::-1][:2]
-    rest = client.get(team.url("/documents"), params={"cursor": page["next_cursor"], "limit": 10}, headers=team.auth())
+    rest = client.get(
+        team.url("/documents"),
+        params={"cursor": page["next_cursor"], "limit": 10},
+        headers=team.auth(),
+    )
     assert [d["id"] for d in rest.json()["documents"]] == ids[::-1][2:]
-    assert client.get(team.url("/documents"), params={"cursor": "@@"}, headers=team.auth()).status_code == 400
-    indexed = client.get(team.url("/documents"), params={"status": "indexed"}, headers=team.auth()).json()
+    assert (
+        client.get(team.url("/documents"), params={"cursor": "@@"}, headers=team.auth()).status_code
+        == 400
+    )
+    indexed = client.get(
+        team.url("/documents"), params={"status": "indexed"}, headers=team.auth()
+    ).json()
     assert len(indexed["documents"]) == 5
     assert client.delete(team.url(f"/documents/{ids[0]}"), headers=team.auth()).status_code == 204
     assert client.get(team.url(f"/documents/{ids[0]}"), headers=team.auth()).status_code == 404
-    assert ids[0] not in {h["document_id"] for h in search(client, team, "document number", limit=10)["hits"]}
+    assert ids[0] not in {
+        h["document_id"] for h in search(client, team, "document number", limit=10)["hits"]
+    }
 
 
 def test_feedback_is_stored(client: TestClient[Any], team: Team) -> None:
@@ -294,13 +365,26 @@ def test_permissions(client: TestClient[Any], team: Team) -> None:
     denied = upload(client, team, "A viewer cannot add this.", role="viewer", expect=403)
     assert denied.headers["content-type"].startswith(PROBLEM)
     assert client.post(team.url("/search"), json={"query": "x"}).status_code == 401
-    assert client.put(team.url("/knowledge/embedder"), json={"embedder": "hashing"}, headers=team.auth("viewer")).status_code == 403
-    assert client.get(team.url("/knowledge/embedders"), headers=team.auth("viewer")).status_code == 200
+    assert (
+        client.put(
+            team.url("/knowledge/embedder"),
+            json={"embedder": "hashing"},
+            headers=team.auth("viewer"),
+        ).status_code
+        == 403
+    )
+    assert (
+        client.get(team.url("/knowledge/embedders"), headers=team.auth("viewer")).status_code == 200
+    )
 
 
-def test_a_workspace_never_sees_another_workspaces_chunks(runtime: Runtime, client: TestClient[Any]) -> None:
+def test_a_workspace_never_sees_another_workspaces_chunks(
+    runtime: Runtime, client: TestClient[Any]
+) -> None:
     alpha, beta = Team(runtime, "Alpha"), Team(runtime, "Beta")
-    secret = upload(client, alpha, "Alpha's secret wind tunnel results for the X-1 wing.", tags="secret").json()
+    secret = upload(
+        client, alpha, "Alpha's secret wind tunnel results for the X-1 wing.", tags="secret"
+    ).json()
     upload(client, beta, "Beta's notes on gardening and tomatoes.")
     for mode in ("keyword", "vector", "hybrid"):
         for query in ("secret wind tunnel results X-1 wing", "tomatoes"):
@@ -309,6 +393,35 @@ def test_a_workspace_never_sees_another_workspaces_chunks(runtime: Runtime, clie
             assert all("Alpha" not in h["text"] for h in hits)
     assert search(client, beta, "wind", document_ids=[secret["id"]])["hits"] == []
     # another workspace's document is not found, and a token cannot cross workspaces
-    assert client.get(beta.url(f"/documents/{secret['id']}"), headers=beta.auth()).status_code == 404
+    assert (
+        client.get(beta.url(f"/documents/{secret['id']}"), headers=beta.auth()).status_code == 404
+    )
     crossed = client.post(alpha.url("/search"), json={"query": "wind"}, headers=beta.auth())
     assert crossed.status_code in (403, 404)
+
+
+def test_every_knowledge_table_with_tenant_rows_is_guarded(runtime: Runtime, team: Team) -> None:
+    import apsw
+
+    db = runtime.storage.workspace(team.id)
+    with db.read() as conn:
+        triggers = {
+            r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'trigger'")
+        }
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'knowledge_%'"
+                " AND name NOT LIKE 'knowledge_fts%'"
+            )
+        ]
+    assert "knowledge_document_tags" in tables and "knowledge_terms" in tables
+    for table in tables:
+        assert f"tenant_guard_{table}_insert" in triggers, table
+    with (
+        pytest.raises(apsw.ConstraintError, match="does not belong to this workspace"),
+        db.write() as conn,
+    ):
+        conn.execute(
+            "INSERT INTO knowledge_terms (term, workspace_id, chunks) VALUES ('x', 'ws_other', 1)"
+        )

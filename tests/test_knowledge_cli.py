@@ -27,7 +27,9 @@ def test_ingest_files_folders_and_json_lines_then_search(tmp_path: Path) -> None
     folder = tmp_path / "docs"
     (folder / "nested").mkdir(parents=True)
     (folder / "handbook.md").write_text(MARKDOWN)
-    (folder / "nested" / "plates.pdf").write_bytes(make_pdf([["Supersonic flow over flat plates."]]))
+    (folder / "nested" / "plates.pdf").write_bytes(
+        make_pdf([["Supersonic flow over flat plates."]])
+    )
     (folder / "nested" / "logo.png").write_bytes(b"\x89PNG")  # skipped inside a folder
     (folder / ".hidden.txt").write_text("never read")
     corpus = tmp_path / "corpus.jsonl"
@@ -38,7 +40,17 @@ def test_ingest_files_folders_and_json_lines_then_search(tmp_path: Path) -> None
     single = tmp_path / "note.txt"
     single.write_text("A plain note about vortex generators.")
 
-    result = run(data, "ingest", "--workspace", workspace, "--tag", "aero", str(folder), str(corpus), str(single))
+    result = run(
+        data,
+        "ingest",
+        "--workspace",
+        workspace,
+        "--tag",
+        "aero",
+        str(folder),
+        str(corpus),
+        str(single),
+    )
     assert result.exit_code == 2, result.output  # one JSON-lines record was rejected
     assert f"{corpus}:2: rejected: the record has no text" in result.stderr
     assert result.stdout.strip().splitlines()[-1] == "4 created, 1 rejected, 1 skipped; 0 failed"
@@ -53,7 +65,9 @@ def test_ingest_files_folders_and_json_lines_then_search(tmp_path: Path) -> None
     assert answer["hits"][0]["text"].startswith("Supersonic flow over flat plates.")
     assert answer["hits"][0]["tags"] == ["aero"]
 
-    text = run(data, "search", "--workspace", workspace, "torsion", "--mode", "keyword", "--limit", "1")
+    text = run(
+        data, "search", "--workspace", workspace, "torsion", "--mode", "keyword", "--limit", "1"
+    )
     assert text.exit_code == 0, text.output
     lines = text.stdout.splitlines()
     assert lines[0].startswith("1. Flutter [doc_") and "chars 0-" in lines[0]
@@ -95,5 +109,24 @@ def test_embedder_command_switches_and_lists(tmp_path: Path) -> None:
     lines = switched.stdout.splitlines()
     assert "hashing/blake2b-words-bigrams active: 1/1 vectors" in lines[0]
     assert "wordllama/l2_supercat retired: 0/1 vectors" in lines[1]
-    answer = json.loads(run(data, "search", "--workspace", workspace, "roll ailerons", "--mode", "vector", "--json").stdout)
+    answer = json.loads(
+        run(
+            data, "search", "--workspace", workspace, "roll ailerons", "--mode", "vector", "--json"
+        ).stdout
+    )
     assert answer["embedder"]["embedder"] == "hashing" and answer["hits"]
+
+
+def test_ingest_a_beir_folder_takes_the_corpus_not_the_queries(tmp_path: Path) -> None:
+    from tests.test_retrieval import _tiny_beir
+
+    data = tmp_path / "data"
+    workspace = _workspace(data)
+    dataset = _tiny_beir(tmp_path / "beir")
+    result = run(data, "ingest", "--workspace", workspace, str(dataset))
+    assert result.exit_code == 2  # the corpus's empty record is rejected
+    assert result.stdout.strip().splitlines()[-1] == "3 created, 1 rejected, 1 skipped; 0 failed"
+    hits = json.loads(
+        run(data, "search", "--workspace", workspace, "shock waves wedge", "--json").stdout
+    )
+    assert {h["document_title"] for h in hits["hits"]} <= {"Shock waves", "Flutter", "Heating"}

@@ -18,7 +18,7 @@ from workbench.cli import cli
 from workbench.clock import FrozenClock
 from workbench.db.connection import rows, scalar
 from workbench.hookspecs import hookimpl
-from workbench.knowledge import pipeline, store
+from workbench.knowledge import index_store, pipeline
 from workbench.knowledge.embedders import WordLlamaEmbedder
 from workbench.knowledge.pipeline import MAX_ATTEMPTS, Ingestion, retry_delay
 from workbench.knowledge.service import Knowledge
@@ -115,19 +115,28 @@ def test_retry_then_dead_letter_then_manual_retry(
     dead = document(client, team, created["id"])
     assert dead["status"] == "dead" and dead["next_attempt_at"] is None
     letters = client.get(team.url("/knowledge/dead-letters"), headers=team.auth("viewer")).json()
-    assert [(d["document_id"], d["attempts"], d["error_class"], d["error_message"]) for d in letters] == [
-        (created["id"], MAX_ATTEMPTS, "RuntimeError", "model server down")
-    ]
+    assert [
+        (d["document_id"], d["attempts"], d["error_class"], d["error_message"]) for d in letters
+    ] == [(created["id"], MAX_ATTEMPTS, "RuntimeError", "model server down")]
     clock.advance(hours=10)
     assert Ingestion(runtime, team.id).retry_due() == []  # dead documents wait for a person
     assert search(client, team, "wing flutter", mode="keyword")["hits"] == []
 
     flaky.failures = 0
-    retried = client.post(team.url(f"/documents/{created['id']}/retry"), headers=team.auth("member"))
+    retried = client.post(
+        team.url(f"/documents/{created['id']}/retry"), headers=team.auth("member")
+    )
     assert retried.status_code == 202, retried.text
     indexed = document(client, team, created["id"])
-    assert (indexed["status"], indexed["attempts"], indexed["last_error_class"]) == ("indexed", 1, None)
-    assert search(client, team, "wing flutter", mode="keyword")["hits"][0]["document_id"] == created["id"]
+    assert (indexed["status"], indexed["attempts"], indexed["last_error_class"]) == (
+        "indexed",
+        1,
+        None,
+    )
+    assert (
+        search(client, team, "wing flutter", mode="keyword")["hits"][0]["document_id"]
+        == created["id"]
+    )
     assert client.get(team.url("/knowledge/dead-letters"), headers=team.auth()).json() == []
     history = client.get(
         team.url("/knowledge/dead-letters"), params={"include_retried": True}, headers=team.auth()
@@ -179,14 +188,23 @@ def test_cli_lists_dead_letters_and_retries(
     assert document(client, team, created["id"])["status"] == "dead"
     monkeypatch.undo()
     data = str(runtime.settings.data_path)
-    listed = CliRunner().invoke(cli, ["--data-dir", data, "knowledge", "dead-letters", "--workspace", team.id])
+    listed = CliRunner().invoke(
+        cli, ["--data-dir", data, "knowledge", "dead-letters", "--workspace", team.id]
+    )
     assert listed.exit_code == 0, listed.output
-    assert f"{created['id']} v1 after 1 attempts: ConnectionError: weights unavailable" in listed.output
-    retried = CliRunner().invoke(cli, ["--data-dir", data, "knowledge", "retry", "--workspace", team.id, created["id"]])
+    assert (
+        f"{created['id']} v1 after 1 attempts: ConnectionError: weights unavailable"
+        in listed.output
+    )
+    retried = CliRunner().invoke(
+        cli, ["--data-dir", data, "knowledge", "retry", "--workspace", team.id, created["id"]]
+    )
     assert retried.exit_code == 0, retried.output
     assert retried.output == f"{created['id']}: indexed\n"
     assert document(client, team, created["id"])["status"] == "indexed"
-    nope = CliRunner().invoke(cli, ["--data-dir", data, "knowledge", "retry", "--workspace", team.id, created["id"]])
+    nope = CliRunner().invoke(
+        cli, ["--data-dir", data, "knowledge", "retry", "--workspace", team.id, created["id"]]
+    )
     assert nope.exit_code == 1 and "only failed or dead documents" in nope.output
 
 
@@ -202,7 +220,9 @@ def test_a_failed_new_version_leaves_the_previous_one_searchable(
     doc = document(client, team, first["id"])
     assert (doc["status"], doc["version"], doc["indexed_version"]) == ("failed", 2, 1)
     hits = search(client, team, "albatross", mode="keyword")["hits"]
-    assert [(h["document_version"], h["text"]) for h in hits] == [(1, "Version one mentions albatross.")]
+    assert [(h["document_version"], h["text"]) for h in hits] == [
+        (1, "Version one mentions albatross.")
+    ]
     assert search(client, team, "pelican", mode="keyword")["hits"] == []
     text = client.get(team.url(f"/documents/{first['id']}/text"), headers=team.auth()).json()
     assert text["version"] == 1
@@ -212,17 +232,21 @@ def test_a_failure_inside_the_index_transaction_leaves_nothing_behind(
     runtime: Runtime, client: TestClient[Any], team: Team, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = upload(client, team, "Stable text about gliders.", external_id="g").json()
-    real = store.insert_vectors
+    real = index_store.insert_vectors
 
     def fail_after_chunks(*args: Any, **kwargs: Any) -> None:
         real(*args, **kwargs)
         raise OSError("disk full")
 
-    monkeypatch.setattr(store, "insert_vectors", fail_after_chunks)
+    monkeypatch.setattr(index_store, "insert_vectors", fail_after_chunks)
     upload(client, team, "Replacement text about sailplanes.", external_id="g", expect=200)
     monkeypatch.undo()
     doc = document(client, team, first["id"])
-    assert (doc["status"], doc["last_error_class"], doc["indexed_version"]) == ("failed", "OSError", 1)
+    assert (doc["status"], doc["last_error_class"], doc["indexed_version"]) == (
+        "failed",
+        "OSError",
+        1,
+    )
     db = runtime.storage.workspace(team.id)
     with db.read() as conn:
         versions = [r["version"] for r in rows(conn, "SELECT version FROM knowledge_chunks")]

@@ -3,6 +3,8 @@ every chunk span points at exactly its text, for every format."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from workbench.knowledge import chunking, parsing
@@ -116,11 +118,21 @@ def test_html_text_without_scripts_styles_or_markup() -> None:
         "torsion\n\nTests\n\n  wind tunnel\n    at Mach 0.8\n\nDone here."
     )
     assert "not text" not in parsed.text and "color" not in parsed.text
-    assert [b.kind for b in parsed.blocks] == ["heading", "text", "text", "text", "heading", "code", "text"]
+    assert [b.kind for b in parsed.blocks] == [
+        "heading",
+        "text",
+        "text",
+        "text",
+        "heading",
+        "code",
+        "text",
+    ]
 
 
 def test_pdf_text_of_every_page() -> None:
-    pdf = make_pdf([["Supersonic flow", "over a flat plate."], ["Second page text."]], title="Plates")
+    pdf = make_pdf(
+        [["Supersonic flow", "over a flat plate."], ["Second page text."]], title="Plates"
+    )
     parsed = parsing.parse(pdf, "application/pdf")
     assert parsed.title == "Plates"
     assert "Supersonic flow" in parsed.text and "Second page text." in parsed.text
@@ -170,7 +182,9 @@ SAMPLES = {
     "text/plain": (LONG + "\n\nA short closing paragraph.\n").encode(),
     "text/markdown": (MARKDOWN + "\n## Long section\n\n" + LONG + "\n").encode(),
     "text/html": HTML.replace("Done&nbsp;here.", LONG).encode(),
-    "application/pdf": make_pdf([[LONG[i : i + 90] for i in range(0, len(LONG), 90)], ["Last page."]]),
+    "application/pdf": make_pdf(
+        [[LONG[i : i + 90] for i in range(0, len(LONG), 90)], ["Last page."]]
+    ),
 }
 
 
@@ -199,7 +213,7 @@ def test_chunks_follow_headings_and_overlap() -> None:
     assert wings.heading == "Aerodynamics handbook > Wings"
     long_parts = [s for s in spans if s.heading.endswith("Long section")]
     assert len(long_parts) > 2
-    for before, after in zip(long_parts, long_parts[1:], strict=False):
+    for before, after in itertools.pairwise(long_parts):
         assert after.start < before.end  # the next chunk repeats the end of the previous one
         assert after.start > before.start
 

@@ -78,9 +78,7 @@ def test_cli_lists_plugins(plugin_runtime: Runtime) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "plugins_dir:workbench_plugin_sample_plugin (plugins dir): workbench_" in (
-        result.output
-    )
+    assert "plugins_dir:workbench_plugin_sample_plugin (plugins dir): workbench_" in (result.output)
     assert "workbench.db.builtin (default): workbench_migrations" in result.output
 
 

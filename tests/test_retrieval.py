@@ -80,7 +80,9 @@ def probe(runtime: Runtime) -> Probe:
     return embedder
 
 
-def test_switching_the_embedder_keeps_search_answering(runtime: Runtime, knowledge: Knowledge, probe: Probe) -> None:
+def test_switching_the_embedder_keeps_search_answering(
+    runtime: Runtime, knowledge: Knowledge, probe: Probe
+) -> None:
     during: dict[str, Any] = {}
 
     def mid_rebuild() -> None:
@@ -108,8 +110,15 @@ def test_switching_the_embedder_keeps_search_answering(runtime: Runtime, knowled
     chunks = knowledge.chunks(during["added"])
     assert chunks[0].embedding is not None and chunks[0].embedding.embedder == "probe"
     with knowledge.db.read() as conn:
-        assert scalar(conn, "SELECT count(*) FROM outbox WHERE event_type = 'knowledge.embedder_switched'") == 1
-        assert {r["embedder"] for r in rows(conn, "SELECT DISTINCT embedder FROM knowledge_vectors")} == {"probe"}
+        assert (
+            scalar(
+                conn, "SELECT count(*) FROM outbox WHERE event_type = 'knowledge.embedder_switched'"
+            )
+            == 1
+        )
+        assert {
+            r["embedder"] for r in rows(conn, "SELECT DISTINCT embedder FROM knowledge_vectors")
+        } == {"probe"}
 
 
 def test_switch_to_the_same_or_an_unknown_embedder(knowledge: Knowledge, probe: Probe) -> None:
@@ -145,7 +154,11 @@ def test_sql_and_memory_vector_paths_agree(runtime: Runtime, knowledge: Knowledg
     assert ask(knowledge, "hypersonic heating", "vector", limit=5).hits == memory.hits
     assert cache.loads == loads  # the loaded index was reused
     knowledge.add(b"Hypersonic heating of re-entry capsules.", media_type="text/plain")
-    assert ask(knowledge, "hypersonic heating", "vector", limit=5).hits[0].text.startswith("Hypersonic")
+    assert (
+        ask(knowledge, "hypersonic heating", "vector", limit=5)
+        .hits[0]
+        .text.startswith("Hypersonic")
+    )
     assert cache.loads == loads + 1  # a new vector moved the generation: reloaded
     budget, cache.budget = cache.budget, 0
     try:
@@ -166,32 +179,64 @@ def test_sql_and_memory_vector_paths_agree(runtime: Runtime, knowledge: Knowledg
 def test_the_postings_budget_rescores_with_every_term(knowledge: Knowledge) -> None:
     query = "flat plate supersonic flow"
     full = ask(knowledge, query, "keyword", limit=10)
-    budgeted = knowledge.search(SearchRequest(query=query, mode="keyword", limit=10), Tuning(postings_budget=1))
+    budgeted = knowledge.search(
+        SearchRequest(query=query, mode="keyword", limit=10), Tuning(keyword_postings_budget=1)
+    )
     assert budgeted.hits  # FTS5 was asked for the rarest term only...
     exact = {h.chunk_id: h.scores["keyword"].score for h in full.hits}
     for hit in budgeted.hits:  # ...but every candidate is scored with all the terms
         assert hit.scores["keyword"].score == pytest.approx(exact[hit.chunk_id], rel=1e-9)
-    assert [h.scores["keyword"].rank for h in budgeted.hits] == list(range(1, len(budgeted.hits) + 1))
+    assert [h.scores["keyword"].rank for h in budgeted.hits] == list(
+        range(1, len(budgeted.hits) + 1)
+    )
+    hybrid = knowledge.search(
+        SearchRequest(query=query, mode="hybrid", limit=3), Tuning(postings_budget=1)
+    )
+    exhaustive = knowledge.search(
+        SearchRequest(query=query, mode="hybrid", limit=3), Tuning(postings_budget=None)
+    )
+    assert hybrid.hits[0].chunk_id == exhaustive.hits[0].chunk_id
 
 
 def _tiny_beir(path: Path) -> Path:
     docs = [
-        {"_id": "d1", "title": "Shock waves", "text": "Oblique shock waves on wedges in supersonic flow."},
+        {
+            "_id": "d1",
+            "title": "Shock waves",
+            "text": "Oblique shock waves on wedges in supersonic flow.",
+        },
         {"_id": "d2", "title": "Flutter", "text": "Wing flutter couples bending and torsion."},
         {"_id": "d3", "title": "Heating", "text": "Stagnation point heating at hypersonic speed."},
         {"_id": "d4", "title": "", "text": ""},
     ]
     (path / "qrels").mkdir(parents=True)
     (path / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
-    queries = [{"_id": "q1", "text": "shock waves on a wedge"}, {"_id": "q2", "text": "flutter of wings"}]
+    queries = [
+        {"_id": "q1", "text": "shock waves on a wedge"},
+        {"_id": "q2", "text": "flutter of wings"},
+    ]
     (path / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
-    (path / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t2\nq2\td2\t1\nq2\td3\t0\n")
+    (path / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\nq1\td1\t2\nq2\td2\t1\nq2\td3\t0\n"
+    )
     return path
 
 
 def test_eval_retrieval_on_a_tiny_dataset(tmp_path: Path) -> None:
     dataset = _tiny_beir(tmp_path / "tiny")
-    result = CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "data"), "eval", "retrieval", str(dataset), "--mode", "all", "--json"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--data-dir",
+            str(tmp_path / "data"),
+            "eval",
+            "retrieval",
+            str(dataset),
+            "--mode",
+            "all",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     last = json.loads(result.stdout.strip().splitlines()[-1])
     assert {"ndcg@10", "recall@100", "mrr@10", "p50_ms", "p95_ms", "chunks_per_s"} <= last.keys()
@@ -206,9 +251,29 @@ def test_eval_retrieval_on_a_tiny_dataset(tmp_path: Path) -> None:
 def test_hybrid_quality_on_cranfield(tmp_path: Path) -> None:
     if not (CRANFIELD / "corpus.jsonl").is_file():
         pytest.skip(f"the Cranfield dataset is not at {CRANFIELD}")
-    result = CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "data"), "eval", "retrieval", str(CRANFIELD), "--json"])
+    result = CliRunner().invoke(
+        cli, ["--data-dir", str(tmp_path / "data"), "eval", "retrieval", str(CRANFIELD), "--json"]
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
     assert metrics["queries"] == 225
     assert metrics["ndcg@10"] >= 0.40, metrics
     assert metrics["recall@100"] >= 0.70, metrics
+
+
+def test_term_statistics_match_what_fts5_counts(runtime: Runtime, knowledge: Knowledge) -> None:
+    knowledge.add(
+        b"Flat plate flow, again and again: flow flow.", media_type="text/plain", external_id="x"
+    )
+    knowledge.add(
+        b"Now about nozzles only.", media_type="text/plain", external_id="x"
+    )  # new version
+    doomed, _ = knowledge.add(b"Shock tubes and shock tunnels.", media_type="text/plain")
+    knowledge.delete(doomed.id)
+    with knowledge.db.read() as conn:
+        ours = dict(conn.execute("SELECT term, chunks FROM knowledge_terms").fetchall())
+        fts5 = dict(conn.execute("SELECT term, doc FROM knowledge_fts_vocab").fetchall())
+        state = conn.execute("SELECT chunks, tokens FROM knowledge_state").fetchone()
+        chunks = conn.execute("SELECT count(*), sum(token_count) FROM knowledge_chunks").fetchone()
+    assert ours == fts5
+    assert tuple(state) == tuple(chunks)

@@ -173,9 +173,7 @@ class Items:
                 items, sort_value, seq, shape = store.list_items(conn, list_query, shape)
             except apsw.SQLError as exc:  # an FTS expression SQLite could not parse
                 raise BadRequest(f"invalid search: {exc}") from None
-        next_cursor = (
-            None if seq is None else _encode_cursor(fingerprint, sort_value, seq, shape)
-        )
+        next_cursor = None if seq is None else _encode_cursor(fingerprint, sort_value, seq, shape)
         return ItemPage(items=items, next_cursor=next_cursor)
 
     def statement(

@@ -25,10 +25,15 @@ def _files(paths: tuple[Path, ...]) -> list[Path]:
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
+            # a BEIR dataset folder: its corpus is the documents, its queries are not
+            beir_queries = {
+                q for q in path.rglob("queries.jsonl") if (q.parent / "corpus.jsonl").is_file()
+            }
             found.extend(
                 p
                 for p in sorted(path.rglob("*"))
                 if p.is_file()
+                and p not in beir_queries
                 and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
         else:
@@ -214,7 +219,9 @@ def add_commands(cli: Any) -> None:
             click.echo(f"{stage}: {done}/{total}", err=True)
 
         try:
-            pm = state.runtime().pm
+            from workbench.plugins import get_plugin_manager
+
+            pm = get_plugin_manager(state.plugins_dir or None)  # no data directory is touched
             results = evaluate(dataset_dir, modes, pm=pm, progress=progress)  # type: ignore[arg-type]
         except (WorkbenchError, FileNotFoundError) as exc:
             raise _fail(exc) from exc

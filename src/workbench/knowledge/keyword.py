@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import apsw
-import msgspec
 
+from workbench.knowledge import store
 from workbench.knowledge.store import dumps
 
 TITLE_WEIGHT = 3.0
@@ -205,21 +205,16 @@ def token_spans(text: str) -> list[tuple[int, int, str]]:
     return [(starts[item[0]], starts[item[1]], item[2]) for item in found]
 
 
-TermCounts = dict[str, int]
-_terms_decoder = msgspec.msgpack.Decoder(tuple[dict[str, int], dict[str, int]])
+TermCounts = store.TermCounts
 
 
 def term_counts(title: str, text: str) -> tuple[bytes, int]:
-    """The stored form of a chunk's terms (msgpack of both columns' counts) and its length
-    in tokens, which is what FTS5 records as the row's size."""
+    """The stored form of a chunk's terms (both columns' counts) and its length in tokens,
+    which is what FTS5 records as the row's size."""
     title_counts = Counter(stems(title))
     text_counts = Counter(stems(text))
     length = sum(title_counts.values()) + sum(text_counts.values())
-    return msgspec.msgpack.encode((dict(title_counts), dict(text_counts))), length
-
-
-def decode_terms(blob: bytes) -> tuple[TermCounts, TermCounts]:
-    return _terms_decoder.decode(blob)
+    return store.encode_terms(dict(title_counts), dict(text_counts)), length
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,13 +284,26 @@ class Bm25:
     def score(
         self, weights: dict[str, float], title: TermCounts, text: TermCounts, length: int
     ) -> float:
-        norm = K1 * (1 - B + B * length / self.avgdl)
-        total = 0.0
-        for term, weight in weights.items():
-            freq = TITLE_WEIGHT * title.get(term, 0) + TEXT_WEIGHT * text.get(term, 0)
-            if freq:
-                total += weight * self.idf(term) * freq * (K1 + 1) / (freq + norm)
-        return total
+        return float(self.score_many(weights, [(title, text, length)])[0])
+
+    def score_many(
+        self, weights: dict[str, float], chunks: Sequence[tuple[TermCounts, TermCounts, int]]
+    ) -> list[float]:
+        """BM25 of each (title counts, text counts, length), the weighted sum over terms."""
+        terms = [(term, weight * self.idf(term)) for term, weight in weights.items()]
+        k1_plus_1 = K1 + 1
+        scale = K1 * B / self.avgdl
+        base = K1 * (1 - B)
+        out = []
+        for title, text, length in chunks:
+            norm = base + scale * length
+            total = 0.0
+            for term, weight in terms:
+                freq = TITLE_WEIGHT * title.get(term, 0) + TEXT_WEIGHT * text.get(term, 0)
+                if freq:
+                    total += weight * freq * k1_plus_1 / (freq + norm)
+            out.append(total)
+        return out
 
 
 # -- snippets -------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ import numpy as np
 from workbench.clock import isoformat
 from workbench.events.outbox import emit
 from workbench.ids import new_id
-from workbench.knowledge import chunking, keyword, parsing, store
+from workbench.knowledge import chunking, index_store, keyword, parsing, store
 from workbench.knowledge.embedders import DEFAULT_EMBEDDER, Embedder, checked_embed, get_embedder
 from workbench.knowledge.errors import PERMANENT_FAILURES, StaleVersion
 from workbench.knowledge.models import DocumentFailed, DocumentIndexed, EmbedderSwitched
@@ -134,11 +134,15 @@ class Ingestion:
                 self.fail(p.row["id"], p.row["version"], exc)
                 report.failed.append(p.row["id"])
             return report
-        with self.db.write():
+        added: list[bytes] = []
+        removed: list[bytes] = []
+        with self.db.write() as outer:
             for p in prepared:
                 try:
                     with self.db.write() as conn:  # a savepoint: one document at a time
-                        self._index(conn, p)
+                        removed_here = self._index(conn, p)
+                    removed.extend(removed_here)
+                    added.extend(c.terms for c in p.chunks)
                     report.indexed.append(p.row["id"])
                     report.chunks += len(p.chunks)
                 except StaleVersion:
@@ -147,6 +151,8 @@ class Ingestion:
                     log.exception("indexing %s failed", p.row["id"])
                     report.failed.append(p.row["id"])
                     p.row["error"] = exc
+            # term statistics for the whole batch at once, in the same transaction
+            store.adjust_terms(outer, self.workspace_id, added, removed)
         for p in prepared:
             if "error" in p.row:
                 self.fail(p.row["id"], p.row["version"], p.row["error"])
@@ -209,8 +215,8 @@ class Ingestion:
             return [
                 r
                 for r in (
-                    store.index_row(conn, status="active"),
-                    store.index_row(conn, status="building"),
+                    index_store.index_row(conn, status="active"),
+                    index_store.index_row(conn, status="building"),
                 )
                 if r is not None
             ]
@@ -226,9 +232,9 @@ class Ingestion:
             p.vectors[index["seq"]] = vectors[position : position + len(p.chunks)]
             position += len(p.chunks)
 
-    def _index(self, conn: apsw.Connection, p: Prepared) -> None:
+    def _index(self, conn: apsw.Connection, p: Prepared) -> list[bytes]:
         """Swap the document's searchable chunks for this version's, in the caller's
-        transaction: all of it lands, or none of it."""
+        transaction: all of it lands, or none of it. Returns the removed chunks' terms."""
         current = store.document_row(conn, p.row["id"])
         if (
             current is None
@@ -239,7 +245,7 @@ class Ingestion:
                 f"{p.row['id']} moved on while version {p.row['version']} was ingested"
             )
         seq = current["seq"]
-        store.delete_chunks(conn, seq)
+        removed = store.delete_chunks(conn, seq)
         chunk_seqs = store.insert_chunks(conn, self.workspace_id, seq, p.row["version"], p.chunks)
         for index in _live_indexes(conn):
             vectors = p.vectors.get(index["seq"])
@@ -248,7 +254,7 @@ class Ingestion:
                 vectors = checked_embed(
                     embedder, [embedding_text(c.title, c.text) for c in p.chunks]
                 )
-            store.insert_vectors(
+            index_store.insert_vectors(
                 conn,
                 self.workspace_id,
                 index,
@@ -276,6 +282,7 @@ class Ingestion:
                 document_id=p.row["id"], version=p.row["version"], chunks=len(p.chunks)
             ),
         )
+        return removed
 
     # -- failures and retries -------------------------------------------------------------
 
@@ -360,10 +367,10 @@ class Ingestion:
         active index meanwhile), then switch over in one transaction."""
         while True:
             with self.db.read() as conn:
-                index = store.index_row(conn, seq=index_seq)
+                index = index_store.index_row(conn, seq=index_seq)
                 if index is None or index["status"] != "building":
                     return "gone" if index is None else str(index["status"])
-                missing = store.missing_vectors(conn, index_seq, REBUILD_BATCH)
+                missing = index_store.missing_vectors(conn, index_seq, REBUILD_BATCH)
             if not missing:
                 if self._switch(index_seq):
                     return "active"
@@ -376,13 +383,13 @@ class Ingestion:
             except Exception as exc:
                 log.exception("rebuilding index %s failed", index["id"])
                 with self.db.write() as conn:
-                    store.drop_index_vectors(conn, index_seq)
-                    store.set_index_status(
+                    index_store.drop_index_vectors(conn, index_seq)
+                    index_store.set_index_status(
                         conn, index_seq, "failed", self._now(), f"{type(exc).__name__}: {exc}"
                     )
                 return "failed"
             with self.db.write() as conn:
-                current = store.index_row(conn, seq=index_seq)
+                current = index_store.index_row(conn, seq=index_seq)
                 if current is None or current["status"] != "building":
                     continue
                 alive = {
@@ -392,7 +399,7 @@ class Ingestion:
                         (store.dumps([m["seq"] for m in missing]),),
                     )
                 }
-                store.insert_vectors(
+                index_store.insert_vectors(
                     conn,
                     self.workspace_id,
                     current,
@@ -405,17 +412,17 @@ class Ingestion:
 
     def _switch(self, index_seq: int) -> bool:
         with self.db.write() as conn:
-            if store.missing_vectors(conn, index_seq, 1):
+            if index_store.missing_vectors(conn, index_seq, 1):
                 return False  # chunks arrived since the last batch: embed them first
-            new = store.index_row(conn, seq=index_seq)
+            new = index_store.index_row(conn, seq=index_seq)
             if new is None or new["status"] != "building":
                 return True
-            old = store.index_row(conn, status="active")
+            old = index_store.index_row(conn, status="active")
             now = self._now()
             if old is not None:
-                store.set_index_status(conn, old["seq"], "retired", now)
-                store.drop_index_vectors(conn, old["seq"])
-            store.set_index_status(conn, index_seq, "active", now)
+                index_store.set_index_status(conn, old["seq"], "retired", now)
+                index_store.drop_index_vectors(conn, old["seq"])
+            index_store.set_index_status(conn, index_seq, "active", now)
             self._emit(
                 conn,
                 "knowledge.embedder_switched",
@@ -448,7 +455,10 @@ class WorkerLost(Exception):
 def _live_indexes(conn: apsw.Connection) -> list[dict[str, Any]]:
     return [
         r
-        for r in (store.index_row(conn, status="active"), store.index_row(conn, status="building"))
+        for r in (
+            index_store.index_row(conn, status="active"),
+            index_store.index_row(conn, status="building"),
+        )
         if r
     ]
 
@@ -470,10 +480,10 @@ def ensure_active_index(
     runtime: Runtime, conn: apsw.Connection, workspace_id: str, now: str
 ) -> dict[str, Any]:
     """The active index, created for the default embedder the first time it is needed."""
-    active = store.index_row(conn, status="active")
+    active = index_store.index_row(conn, status="active")
     if active is None:
         embedder = get_embedder(runtime.pm, DEFAULT_EMBEDDER)
-        store.insert_index(conn, workspace_id, index_values(embedder, "active", now))
-        active = store.index_row(conn, status="active")
+        index_store.insert_index(conn, workspace_id, index_values(embedder, "active", now))
+        active = index_store.index_row(conn, status="active")
     assert active is not None
     return active

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,10 +50,15 @@ class Tuning:
     feedback_terms: int = 10
     feedback_keyword_weight: float = 0.6
     feedback_vector_weight: float = 1.0
-    postings_budget: int | None = None
-    """When the query's terms occur in more chunks than this (summed), FTS5 is asked for the
-    rarest terms only and the candidates are re-scored with all of them: bounded latency on
-    large workspaces at some recall. None: always exhaustive."""
+    postings_budget: int | None = 20_000
+    """Hybrid mode: when the query's words occur in more chunks than this (summed), FTS5 is
+    asked for the rarest words only (within the budget) and its candidates are re-scored
+    with every word. Bounds keyword latency on large workspaces; the vector side and the
+    feedback step make up for what FTS5 no longer returns (Cranfield nDCG@10 unchanged at
+    the same budget-to-corpus ratio, see ADR 0010). Never reached on small workspaces.
+    None: always exhaustive."""
+    keyword_postings_budget: int | None = None
+    """The same for keyword mode, where nothing makes up for it: off by default."""
 
 
 DEFAULT_TUNING = Tuning()
@@ -96,32 +101,41 @@ def search(
         wants_vector = wants_keyword = False
     if wants_keyword and terms.words:
         bm25 = _bm25(conn, terms.stems)
-        words = _essential_words(terms, bm25, tuning.postings_budget)
+        budget = (
+            tuning.postings_budget if request.mode == "hybrid" else tuning.keyword_postings_budget
+        )
+        words = _essential_words(terms, bm25, budget)
         for rank, (seq, score) in enumerate(
             keyword.fts_candidates(conn, words, depth, documents), 1
         ):
             found[seq] = _Candidate(seq, keyword_rank=rank, keyword_score=score)
-        if len(words) < len(terms.words):
-            _rescore_keyword(conn, found, terms, bm25)
+        if len(words) < len(terms.words) and request.mode == "keyword":
+            _rescore_keyword(conn, found, terms, bm25)  # hybrid re-scores its whole pool anyway
     if wants_vector:
         assert embedder is not None and view is not None
-        query_vector = checked_embed(embedder, [request.query])[0]
-        for rank, (seq, score) in enumerate(view.search(query_vector, depth, documents), 1):
+        query_vector, nearest = _vector_candidates(embedder, request.query, view, depth, documents)
+        for rank, (seq, score) in enumerate(nearest, 1):
             candidate = found.setdefault(seq, _Candidate(seq))
             candidate.vector_rank, candidate.vector_score = rank, score
-    rows = store.chunks_by_seq(conn, found)
-    pool = [c for c in found.values() if c.seq in rows]
     fused: dict[int, float] = {}
-    if request.mode == "hybrid" and pool:
-        fused = _hybrid(conn, pool, rows, terms, bm25, query_vector, view, tuning)
+    if request.mode == "hybrid" and found:
+        features = _features(conn, found)
+        pool = [c for c in found.values() if c.seq in features]
+        fused = _hybrid(conn, pool, features, terms, bm25, query_vector, view, tuning)
         ranked = sorted(pool, key=lambda c: (-fused[c.seq], c.seq))
     elif request.mode == "keyword":
-        ranked = sorted((c for c in pool if c.keyword_rank), key=lambda c: c.keyword_rank or 0)
+        ranked = sorted(
+            (c for c in found.values() if c.keyword_rank), key=lambda c: c.keyword_rank or 0
+        )
     else:
-        ranked = sorted((c for c in pool if c.vector_rank), key=lambda c: c.vector_rank or 0)
+        ranked = sorted(
+            (c for c in found.values() if c.vector_rank), key=lambda c: c.vector_rank or 0
+        )
+    top = ranked[: request.limit]
+    rows = store.chunks_by_seq(conn, (c.seq for c in top))
     hits = [
         _hit(rank, candidate, rows[candidate.seq], terms, fused.get(candidate.seq), request.mode)
-        for rank, candidate in enumerate(ranked[: request.limit], 1)
+        for rank, candidate in enumerate((c for c in top if c.seq in rows), 1)
     ]
     info = None
     if index is not None and request.mode != "keyword":
@@ -132,6 +146,13 @@ def search(
     return SearchResponse(
         query=request.query, mode=request.mode, hits=hits, embedder=info, took_ms=took
     )
+
+
+def _vector_candidates(
+    embedder: Embedder, query: str, view: VectorView, depth: int, documents: Sequence[int] | None
+) -> tuple[np.ndarray, list[tuple[int, float]]]:
+    vector = checked_embed(embedder, [query])[0]
+    return vector, view.search(vector, depth, documents)
 
 
 def _bm25(conn: apsw.Connection, stems: Sequence[str]) -> keyword.Bm25:
@@ -164,12 +185,12 @@ def _essential_words(
 Features = tuple[keyword.TermCounts, keyword.TermCounts, int]
 
 
-def _features(rows: dict[int, dict[str, Any]], seqs: Sequence[int]) -> dict[int, Features]:
-    """Each chunk's stored term counts (title, text) and length, for BM25 and feedback."""
+def _features(conn: apsw.Connection, seqs: Iterable[int]) -> dict[int, Features]:
+    """Each existing chunk's stored term counts (title, text) and length."""
     out = {}
-    for seq in seqs:
-        title, text = keyword.decode_terms(rows[seq]["terms"])
-        out[seq] = (title, text, int(rows[seq]["token_count"]))
+    for seq, (blob, length) in store.pool_features(conn, seqs).items():
+        title, text = store.decode_terms(blob)
+        out[seq] = (title, text, length)
     return out
 
 
@@ -180,11 +201,13 @@ def _rescore_keyword(
     bm25: keyword.Bm25,
 ) -> None:
     """FTS5 ranked by the rare terms only: score the candidates with every term, re-rank."""
-    rows = store.chunks_by_seq(conn, found)
-    features = _features(rows, [s for s in found if s in rows])
+    features = _features(conn, found)
     weights = dict.fromkeys(terms.stems, 1.0)
-    for seq, (title, text, length) in features.items():
-        found[seq].keyword_score = bm25.score(weights, title, text, length)
+    scores = bm25.score_many(weights, list(features.values()))
+    for seq, score in zip(features, scores, strict=True):
+        found[seq].keyword_score = score
+    for seq in set(found) - set(features):
+        del found[seq]
     ordered = sorted(features, key=lambda s: -(found[s].keyword_score or 0.0))
     for rank, seq in enumerate(ordered, 1):
         found[seq].keyword_rank = rank
@@ -202,7 +225,7 @@ def _minmax(values: np.ndarray) -> np.ndarray:
 def _hybrid(
     conn: apsw.Connection,
     pool: list[_Candidate],
-    rows: dict[int, dict[str, Any]],
+    features: dict[int, Features],
     terms: keyword.QueryTerms,
     bm25: keyword.Bm25 | None,
     query_vector: np.ndarray | None,
@@ -210,13 +233,18 @@ def _hybrid(
     tuning: Tuning,
 ) -> dict[int, float]:
     seqs = [c.seq for c in pool]
-    features = _features(rows, seqs)
+    pooled = [features[s] for s in seqs]
     query_weights = dict.fromkeys(terms.stems, 1.0)
     keyword_scores = np.zeros(len(seqs))
     if bm25 is not None:
-        keyword_scores = np.array([bm25.score(query_weights, *features[s]) for s in seqs])
+        keyword_scores = np.array(bm25.score_many(query_weights, pooled))
         for candidate, score in zip(pool, keyword_scores, strict=True):
             candidate.keyword_score = float(score)
+        from_fts = sorted(
+            (c for c in pool if c.keyword_rank), key=lambda c: -(c.keyword_score or 0.0)
+        )
+        for rank, candidate in enumerate(from_fts, 1):  # FTS5 may have ranked by fewer words
+            candidate.keyword_rank = rank
     vectors = None
     vector_scores = np.zeros(len(seqs))
     if query_vector is not None and view is not None:
@@ -235,7 +263,7 @@ def _hybrid(
         if bm25 is not None:
             expansion = _expansion_terms(conn, top, fused, seqs, features, terms, bm25, tuning)
             if expansion:
-                extra = np.array([bm25.score(expansion, *features[s]) for s in seqs])
+                extra = np.array(bm25.score_many(expansion, pooled))
                 keyword_scores = keyword_scores + tuning.feedback_keyword_weight * extra
         if vectors is not None and query_vector is not None:
             moved = query_vector + tuning.feedback_vector_weight * vectors[top].mean(axis=0)

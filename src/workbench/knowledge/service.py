@@ -17,7 +17,7 @@ from workbench.clock import isoformat
 from workbench.errors import BadRequest, Conflict, NotFound, Unprocessable
 from workbench.events.outbox import emit
 from workbench.ids import new_id
-from workbench.knowledge import parsing, pipeline, retrieval, store
+from workbench.knowledge import index_store, parsing, pipeline, retrieval, store
 from workbench.knowledge.embedders import get_embedder, registry
 from workbench.knowledge.errors import EmptyDocument, PayloadTooLarge
 from workbench.knowledge.jobs import enqueue_ingest
@@ -392,7 +392,7 @@ class Knowledge:
     def delete(self, document_id: str) -> None:
         with self.db.write() as conn:
             row = self._row(conn, document_id)
-            store.delete_document(conn, row["seq"])
+            store.delete_document(conn, self.workspace_id, row["seq"])
             self._emit(conn, "knowledge.document_deleted", DocumentDeleted(document_id=document_id))
 
     def retry(self, document_id: str) -> Document:
@@ -434,7 +434,7 @@ class Knowledge:
             if snapshot:
                 conn.execute("BEGIN")  # one snapshot for every query of the search
             try:
-                index = store.index_row(conn, status="active")
+                index = index_store.index_row(conn, status="active")
                 embedder = view = None
                 if index is not None and request.mode != "keyword":
                     embedders = registry(self.runtime.pm)
@@ -493,7 +493,7 @@ class Knowledge:
 
     def indexes(self) -> list[IndexInfo]:
         with self.db.read() as conn:
-            return store.list_indexes(conn)
+            return index_store.list_indexes(conn)
 
     def switch_embedder(self, name: str) -> IndexInfo:
         """Start re-embedding every chunk with ``name`` into a new index; search keeps using
@@ -502,7 +502,7 @@ class Knowledge:
         with self.db.write() as conn:
             now = self._now()
             active = pipeline.ensure_active_index(self.runtime, conn, self.workspace_id, now)
-            building = store.index_row(conn, status="building")
+            building = index_store.index_row(conn, status="building")
             same = (embedder.name, embedder.version)
             if (
                 building is not None
@@ -513,14 +513,14 @@ class Knowledge:
                 target = active
             else:
                 if building is not None:
-                    store.drop_index_vectors(conn, building["seq"])
-                    store.set_index_status(
+                    index_store.drop_index_vectors(conn, building["seq"])
+                    index_store.set_index_status(
                         conn, building["seq"], "failed", now, "superseded by another switch"
                     )
-                seq = store.insert_index(
+                seq = index_store.insert_index(
                     conn, self.workspace_id, pipeline.index_values(embedder, "building", now)
                 )
-                target = store.index_row(conn, seq=seq) or {}
+                target = index_store.index_row(conn, seq=seq) or {}
         if target["status"] == "building":
             from workbench.jobs import enqueue
 

@@ -10,8 +10,8 @@ from typing import Any
 import apsw
 import msgspec
 
-from workbench.db.connection import one, rows, scalar
-from workbench.knowledge.models import DeadLetter, Document, Feedback, IndexInfo, RetrieverScore
+from workbench.db.connection import one, rows
+from workbench.knowledge.models import DeadLetter, Document, Feedback, RetrieverScore
 
 _json = msgspec.json.Encoder()
 _DOCUMENT_COLUMNS = (
@@ -85,7 +85,8 @@ def insert_document(conn: apsw.Connection, workspace_id: str, doc: Document) -> 
 def set_tags(conn: apsw.Connection, document_seq: int, tags: Sequence[str]) -> None:
     conn.execute("DELETE FROM knowledge_document_tags WHERE document_seq = ?", (document_seq,))
     conn.executemany(
-        "INSERT OR IGNORE INTO knowledge_document_tags (tag, document_seq) VALUES (?, ?)",
+        "INSERT OR IGNORE INTO knowledge_document_tags (tag, document_seq, workspace_id)"
+        " SELECT ?, seq, workspace_id FROM knowledge_documents WHERE seq = ?",
         [(tag, document_seq) for tag in tags],
     )
 
@@ -148,7 +149,8 @@ def list_documents(
     )
 
 
-def delete_document(conn: apsw.Connection, seq: int) -> None:
+def delete_document(conn: apsw.Connection, workspace_id: str, seq: int) -> None:
+    adjust_terms(conn, workspace_id, (), delete_chunks(conn, seq))
     conn.execute("DELETE FROM knowledge_documents WHERE seq = ?", (seq,))
 
 
@@ -268,8 +270,53 @@ class ChunkRow:
     """msgpack of (title term counts, text term counts), FTS5 stems."""
 
 
-def delete_chunks(conn: apsw.Connection, document_seq: int) -> None:
-    conn.execute("DELETE FROM knowledge_chunks WHERE document_seq = ?", (document_seq,))
+TermCounts = dict[str, int]
+_terms_decoder = msgspec.msgpack.Decoder(tuple[dict[str, int], dict[str, int]])
+
+
+def encode_terms(title: TermCounts, text: TermCounts) -> bytes:
+    return msgspec.msgpack.encode((title, text))
+
+
+def decode_terms(blob: bytes) -> tuple[TermCounts, TermCounts]:
+    return _terms_decoder.decode(blob)
+
+
+def adjust_terms(
+    conn: apsw.Connection, workspace_id: str, added: Iterable[bytes], removed: Iterable[bytes]
+) -> None:
+    """Move the per-term chunk counts by the chunks added and removed (their terms blobs):
+    one statement per distinct term, however many chunks."""
+    delta: dict[str, int] = {}
+    for blobs, sign in ((added, 1), (removed, -1)):
+        for blob in blobs:
+            title, text = decode_terms(blob)
+            for term in title.keys() | text.keys():
+                delta[term] = delta.get(term, 0) + sign
+    conn.executemany(
+        "INSERT INTO knowledge_terms (term, workspace_id, chunks) VALUES (?, ?, ?)"
+        " ON CONFLICT (term) DO UPDATE SET chunks = chunks + excluded.chunks",
+        [(term, workspace_id, n) for term, n in delta.items() if n > 0],
+    )
+    conn.executemany(
+        "UPDATE knowledge_terms SET chunks = chunks + ? WHERE term = ?",
+        [(n, term) for term, n in delta.items() if n < 0],
+    )
+    if any(n < 0 for n in delta.values()):
+        conn.execute("DELETE FROM knowledge_terms WHERE chunks = 0")
+
+
+def delete_chunks(conn: apsw.Connection, document_seq: int) -> list[bytes]:
+    """Delete a document's chunks; returns their terms blobs for ``adjust_terms``."""
+    blobs = [
+        r[0]
+        for r in conn.execute(
+            "SELECT terms FROM knowledge_chunks WHERE document_seq = ?", (document_seq,)
+        )
+    ]
+    if blobs:
+        conn.execute("DELETE FROM knowledge_chunks WHERE document_seq = ?", (document_seq,))
+    return blobs
 
 
 def insert_chunks(
@@ -338,6 +385,21 @@ def chunks_of_documents(
     ]
 
 
+def pool_features(conn: apsw.Connection, seqs: Iterable[int]) -> dict[int, tuple[bytes, int]]:
+    """(terms blob, token count) of the chunks that still exist among ``seqs``."""
+    wanted = list(seqs)
+    if not wanted:
+        return {}
+    return {
+        int(r[0]): (r[1], int(r[2]))
+        for r in conn.execute(
+            "SELECT seq, terms, token_count FROM knowledge_chunks"
+            " WHERE seq IN (SELECT value FROM json_each(?))",
+            (dumps(wanted),),
+        )
+    }
+
+
 def document_chunks(conn: apsw.Connection, document_seq: int) -> list[dict[str, Any]]:
     return list(
         rows(
@@ -373,9 +435,9 @@ def document_frequencies(conn: apsw.Connection, terms: Sequence[str]) -> dict[st
     if not terms:
         return {}
     return {
-        term: int(doc)
-        for term, doc in conn.execute(
-            "SELECT term, doc FROM knowledge_fts_vocab WHERE term IN (SELECT value FROM json_each(?))",
+        term: int(count)
+        for term, count in conn.execute(
+            "SELECT term, chunks FROM knowledge_terms WHERE term IN (SELECT value FROM json_each(?))",
             (dumps(list(terms)),),
         )
     }
@@ -396,150 +458,6 @@ def documents_matching(
     clause = " AND ".join(where) or "1"
     return [
         r[0] for r in conn.execute(f"SELECT seq FROM knowledge_documents WHERE {clause}", params)
-    ]
-
-
-# -- vector indexes -------------------------------------------------------------------------
-
-
-def index_row(
-    conn: apsw.Connection, *, status: str | None = None, seq: int | None = None
-) -> dict[str, Any] | None:
-    if seq is not None:
-        return one(conn, "SELECT * FROM knowledge_indexes WHERE seq = ?", (seq,))
-    return one(
-        conn,
-        "SELECT * FROM knowledge_indexes WHERE status = ? ORDER BY seq DESC LIMIT 1",
-        (status,),
-    )
-
-
-def insert_index(conn: apsw.Connection, workspace_id: str, values: dict[str, Any]) -> int:
-    conn.execute(
-        "INSERT INTO knowledge_indexes (id, workspace_id, embedder, model, embedder_version, dim,"
-        " status, created_at, activated_at) VALUES (:id, :workspace_id, :embedder, :model,"
-        " :embedder_version, :dim, :status, :created_at, :activated_at)",
-        {**values, "workspace_id": workspace_id},
-    )
-    return conn.last_insert_rowid()
-
-
-def set_index_status(
-    conn: apsw.Connection, seq: int, status: str, now: str, error: str | None = None
-) -> None:
-    column = {"active": "activated_at", "retired": "retired_at"}.get(status)
-    extra = f", {column} = :now" if column else ""
-    conn.execute(
-        f"UPDATE knowledge_indexes SET status = :status, error = :error{extra} WHERE seq = :seq",
-        {"status": status, "error": error, "now": now, "seq": seq},
-    )
-
-
-def list_indexes(conn: apsw.Connection) -> list[IndexInfo]:
-    out = []
-    total = scalar(conn, "SELECT count(*) FROM knowledge_chunks")
-    for r in rows(conn, "SELECT * FROM knowledge_indexes ORDER BY seq DESC"):
-        vectors = scalar(
-            conn, "SELECT count(*) FROM knowledge_vectors WHERE index_seq = ?", (r["seq"],)
-        )
-        out.append(
-            IndexInfo(
-                id=r["id"],
-                embedder=r["embedder"],
-                model=r["model"],
-                embedder_version=r["embedder_version"],
-                dim=r["dim"],
-                status=r["status"],
-                vectors=vectors,
-                chunks=total,
-                error=r["error"],
-                created_at=r["created_at"],
-                activated_at=r["activated_at"],
-            )
-        )
-    return out
-
-
-def drop_index_vectors(conn: apsw.Connection, index_seq: int) -> None:
-    conn.execute("DELETE FROM knowledge_vectors WHERE index_seq = ?", (index_seq,))
-
-
-def insert_vectors(
-    conn: apsw.Connection,
-    workspace_id: str,
-    index: dict[str, Any],
-    items: Iterable[tuple[int, int, bytes]],
-) -> None:
-    """``items``: (chunk seq, document seq, float32 bytes)."""
-    conn.executemany(
-        "INSERT OR REPLACE INTO knowledge_vectors (index_seq, chunk_seq, document_seq, workspace_id,"
-        " embedder, model, embedder_version, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                index["seq"],
-                chunk_seq,
-                doc_seq,
-                workspace_id,
-                index["embedder"],
-                index["model"],
-                index["embedder_version"],
-                blob,
-            )
-            for chunk_seq, doc_seq, blob in items
-        ],
-    )
-
-
-def index_generation(conn: apsw.Connection, index_seq: int) -> int:
-    return int(
-        scalar(conn, "SELECT generation FROM knowledge_indexes WHERE seq = ?", (index_seq,)) or 0
-    )
-
-
-def all_vectors(conn: apsw.Connection, index_seq: int) -> Iterable[tuple[int, int, bytes]]:
-    """(chunk seq, document seq, embedding) of every vector of an index, in chunk order."""
-    return conn.execute(
-        "SELECT chunk_seq, document_seq, embedding FROM knowledge_vectors WHERE index_seq = ?"
-        " ORDER BY chunk_seq",
-        (index_seq,),
-    )
-
-
-def missing_vectors(conn: apsw.Connection, index_seq: int, limit: int) -> list[dict[str, Any]]:
-    """Chunks that have no vector in the index yet (what a rebuild still has to embed)."""
-    return list(
-        rows(
-            conn,
-            "SELECT c.seq, c.document_seq, c.title, c.heading, c.text FROM knowledge_chunks c"
-            " WHERE NOT EXISTS (SELECT 1 FROM knowledge_vectors v WHERE v.index_seq = ?"
-            " AND v.chunk_seq = c.seq) ORDER BY c.seq LIMIT ?",
-            (index_seq, limit),
-        )
-    )
-
-
-def exact_vector_search(
-    conn: apsw.Connection,
-    index_seq: int,
-    query: bytes,
-    limit: int,
-    document_seqs: Sequence[int] | None,
-) -> list[tuple[int, int, float]]:
-    """Brute force in SQL with sqlite-vec's ``vec_distance_cosine``: the path used when the
-    in-memory cache is off or over budget. Returns (chunk seq, document seq, cosine)."""
-    params: list[Any] = [query, index_seq]
-    clause = ""
-    if document_seqs is not None:
-        clause = " AND document_seq IN (SELECT value FROM json_each(?))"
-        params.append(dumps(list(document_seqs)))
-    params.append(limit)
-    return [
-        (int(r[0]), int(r[1]), 1.0 - float(r[2]))
-        for r in conn.execute(
-            "SELECT chunk_seq, document_seq, vec_distance_cosine(embedding, ?) AS d"
-            f" FROM knowledge_vectors WHERE index_seq = ?{clause} ORDER BY d LIMIT ?",
-            params,
-        )
     ]
 
 

@@ -18,6 +18,7 @@ recall@10 was 0.63; the numpy product takes ~5 ms and is exact. See ADR 0010 and
 
 from __future__ import annotations
 
+import abc
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -27,7 +28,7 @@ import apsw
 import numpy as np
 
 from workbench.db.connection import scalar
-from workbench.knowledge import store
+from workbench.knowledge import index_store, store
 
 DEFAULT_CACHE_BYTES = 512 * 1024 * 1024
 
@@ -57,7 +58,7 @@ class VectorCache:
     def view(self, conn: apsw.Connection, key: str, index: dict[str, object]) -> VectorView:
         index_seq = int(index["seq"])  # type: ignore[call-overload]
         dim = int(index["dim"])  # type: ignore[call-overload]
-        generation = store.index_generation(conn, index_seq)
+        generation = index_store.index_generation(conn, index_seq)
         with self._lock:
             loaded = self._entries.get((key, index_seq))
             if loaded is not None and loaded.generation == generation:
@@ -89,7 +90,7 @@ def _load(conn: apsw.Connection, index_seq: int, dim: int, generation: int) -> L
     chunk_seqs: list[int] = []
     document_seqs: list[int] = []
     blobs: list[bytes] = []
-    for chunk_seq, document_seq, blob in store.all_vectors(conn, index_seq):
+    for chunk_seq, document_seq, blob in index_store.all_vectors(conn, index_seq):
         chunk_seqs.append(chunk_seq)
         document_seqs.append(document_seq)
         blobs.append(blob)
@@ -102,16 +103,18 @@ def _load(conn: apsw.Connection, index_seq: int, dim: int, generation: int) -> L
     )
 
 
-class VectorView:
+class VectorView(abc.ABC):
     """Search one index, and fetch the vectors of given chunks (for re-scoring)."""
 
+    @abc.abstractmethod
     def search(
         self, query: np.ndarray, limit: int, documents: Sequence[int] | None
     ) -> list[tuple[int, float]]:
-        raise NotImplementedError
+        """The ``limit`` nearest chunks (seq, score), optionally within ``documents``."""
 
+    @abc.abstractmethod
     def vectors(self, chunk_seqs: Sequence[int]) -> np.ndarray:
-        raise NotImplementedError
+        """The stored vectors of these chunks, in the same order."""
 
 
 class MemoryView(VectorView):
@@ -157,7 +160,7 @@ class SqlView(VectorView):
     def search(
         self, query: np.ndarray, limit: int, documents: Sequence[int] | None
     ) -> list[tuple[int, float]]:
-        found = store.exact_vector_search(
+        found = index_store.exact_vector_search(
             self.conn, self.index_seq, query.astype(np.float32).tobytes(), limit, documents
         )
         return [(chunk_seq, score) for chunk_seq, _, score in found]
