@@ -524,3 +524,49 @@ def test_cli_ask_json(runtime: Runtime, team: Team, docs: dict[str, str]) -> Non
         DOCUMENTS["backups"][1][citation["char_start"] : citation["char_end"]]
         == (citation["quote"])
     )
+
+
+def test_a_cancel_during_approval_stays_cancelled(
+    client: TestClient[Any], team: Team, docs: dict[str, str], runtime: Runtime
+) -> None:
+    client.put(
+        team.url("/assistant/config"),
+        json={"approval_tools": ["create_item"]},
+        headers=team.auth("admin"),
+    )
+    run = ask(client, team, "Create an item: never mind")["run"]
+    assert run["status"] == "awaiting_approval"
+    from workbench.assistant.service import build_engine
+
+    call_id = client.get(team.url(f"/assistant/runs/{run['id']}"), headers=team.auth()).json()[
+        "tool_calls"
+    ][0]["id"]
+    client.post(team.url(f"/assistant/runs/{run['id']}/cancel"), headers=team.auth())
+    # a decision that was already queued arrives after the cancel: it must do nothing
+    build_engine(runtime, team.id).resume(
+        run["id"], call_id, approve=True, reason="", decided_by=None
+    )
+    after = client.get(team.url(f"/assistant/runs/{run['id']}"), headers=team.auth()).json()
+    assert after["run"]["status"] == "cancelled"
+    assert items_titled(runtime, team) == []
+
+
+def test_a_second_decision_does_not_run_the_tool_twice(
+    client: TestClient[Any], team: Team, docs: dict[str, str], runtime: Runtime
+) -> None:
+    client.put(
+        team.url("/assistant/config"),
+        json={"approval_tools": ["create_item"]},
+        headers=team.auth("admin"),
+    )
+    run = ask(client, team, "Create an item: exactly once")["run"]
+    from workbench.assistant.service import build_engine
+
+    call_id = client.get(team.url(f"/assistant/runs/{run['id']}"), headers=team.auth()).json()[
+        "tool_calls"
+    ][0]["id"]
+    for _ in range(2):  # two queued approvals racing
+        build_engine(runtime, team.id).resume(
+            run["id"], call_id, approve=True, reason="", decided_by=None
+        )
+    assert items_titled(runtime, team) == ["exactly once"]

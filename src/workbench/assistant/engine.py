@@ -20,7 +20,7 @@ import jsonschema
 import msgspec
 
 from workbench.assistant import grounding, store
-from workbench.assistant.models import TERMINAL, Limits, Passage
+from workbench.assistant.models import Limits, Passage
 from workbench.assistant.policy import decide
 from workbench.assistant.prompts import render
 from workbench.assistant.providers.base import (
@@ -89,20 +89,16 @@ class RunEngine:
 
     def execute(self, run_id: str) -> None:
         """Run a queued run until it finishes or parks."""
-        run = self._load(run_id)
-        if run["status"] != "queued":
-            return
-        self._update(run_id, status="running", started_at=self._now())
+        if not self._transition(run_id, ("queued",), "running", started_at=self._now()):
+            return  # cancelled, or another worker has it
         self._guarded(run_id, lambda: self._start(run_id))
 
     def resume(
         self, run_id: str, tool_call_id: str, *, approve: bool, reason: str, decided_by: str | None
     ) -> None:
         """Continue a run parked on a tool call, with a person's decision."""
-        run = self._load(run_id)
-        if run["status"] != "awaiting_approval":
-            return
-        self._update(run_id, status="running")
+        if not self._transition(run_id, ("awaiting_approval",), "running"):
+            return  # cancelled, or a second decision for a run already resumed
         self._guarded(
             run_id, lambda: self._decide(run_id, tool_call_id, approve, reason, decided_by)
         )
@@ -362,14 +358,15 @@ class RunEngine:
                 "marker": marker,
                 "tool_call_id": call_id,
             }
-            self._update(
+            self._transition(
                 run_id,
-                status="awaiting_approval",
+                ("running",),
+                "awaiting_approval",
                 transcript=redact_value(
                     [*transcript, {"role": "pending", "content": json.dumps(pending)}]
                 ),
             )
-            raise Parked
+            raise Parked  # parked for a person, or cancelled meanwhile: either way, stop
         with self.db.write() as conn:
             # written before the tool runs: a crash mid-way leaves an honest record
             store.insert_tool_call(
@@ -537,21 +534,22 @@ class RunEngine:
         **fields: Any,
     ) -> None:
         run = self._load(run_id)
-        if run["status"] in TERMINAL:
-            return
         started = _parse(run["started_at"] or run["created_at"])
         latency = (self.runtime.clock.now() - started).total_seconds() * 1000
         with self.db.write() as conn:
-            store.update_run(
+            # only a live run can end: a cancel that landed meanwhile stays the last word
+            if not store.transition_run(
                 conn,
                 run_id,
-                status=status,
+                ("running", "awaiting_approval", "queued"),
+                status,
                 error_class=error_class,
                 error_message=redact(message) if message else None,
                 finished_at=self._now(),
                 latency_ms=latency,
                 **fields,
-            )
+            ):
+                return
             if error_class:
                 store.add_step(
                     conn,
@@ -580,6 +578,12 @@ class RunEngine:
         elapsed = (time.perf_counter() - started) * 1000 if started else 0.0
         with self.db.write() as conn:
             store.add_step(conn, self.workspace_id, run_id, kind, detail, self._now(), elapsed)
+
+    def _transition(
+        self, run_id: str, from_statuses: tuple[str, ...], to: str, **fields: Any
+    ) -> bool:
+        with self.db.write() as conn:
+            return store.transition_run(conn, run_id, from_statuses, to, **fields)
 
     def _load(self, run_id: str) -> dict[str, Any]:
         with self.db.read() as conn:

@@ -50,6 +50,26 @@ def update_run(conn: apsw.Connection, run_id: str, **fields: Any) -> None:
     )
 
 
+def transition_run(
+    conn: apsw.Connection, run_id: str, from_statuses: tuple[str, ...], to: str, **fields: Any
+) -> bool:
+    """Move a run to ``to`` only if it is in one of ``from_statuses``; False when it was not
+    (another worker took it, or a person cancelled it meanwhile)."""
+    values = {k: (dumps(v) if k in _RUN_JSON else v) for k, v in fields.items()}
+    assignments = ", ".join(["status = :to", *(f"{k} = :{k}" for k in values)])
+    marks = ", ".join(f":from_{n}" for n in range(len(from_statuses)))
+    conn.execute(
+        f"UPDATE agent_runs SET {assignments} WHERE id = :run_id AND status IN ({marks})",
+        {
+            **values,
+            "to": to,
+            "run_id": run_id,
+            **{f"from_{n}": s for n, s in enumerate(from_statuses)},
+        },
+    )
+    return conn.changes() > 0
+
+
 def list_runs(
     conn: apsw.Connection, before_seq: int | None, limit: int, status: str | None
 ) -> list[dict[str, Any]]:
