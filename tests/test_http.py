@@ -130,3 +130,21 @@ def test_logs_are_json_with_the_correlation_id(plugin_client: TestClient[Any]) -
     assert error["correlation_id"] == "trace-boom"
     assert "secret internal detail" in error["exception"]  # the trace goes to the log only
     assert all("correlation_id" in e for e in lines)
+
+
+def test_secrets_never_reach_the_logs() -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", "json", stream=stream)
+    try:
+        log = logging.getLogger("workbench.test")
+        log.info("calling with Authorization: Bearer sk-live-abcdefghijklmnop1234")
+        try:
+            raise RuntimeError("failed: password=hunter2hunter2")
+        except RuntimeError:
+            log.exception("upstream failed")
+    finally:
+        logging.getLogger().handlers.clear()
+    text = stream.getvalue()
+    assert "sk-live-abcdefghijklmnop1234" not in text
+    assert "hunter2hunter2" not in text
+    assert text.count("[REDACTED]") >= 2

@@ -241,3 +241,14 @@ def test_the_open_file_limit_is_raised_to_the_budget(tmp_path: Path) -> None:
         assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= file_budget(settings) > 1024
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_closing_a_file_inside_its_own_write_keeps_the_write(tmp_path: Path) -> None:
+    db = Database(tmp_path / "x.db")
+    with db.write() as conn:
+        conn.execute("CREATE TABLE t (x)")
+        db.close()  # e.g. evicted from the open-file cache by this same thread
+        conn.execute("INSERT INTO t VALUES (1)")
+    with db.read() as conn:
+        assert scalar(conn, "SELECT count(*) FROM t") == 1
+    db.close()

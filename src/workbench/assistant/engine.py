@@ -96,9 +96,21 @@ class RunEngine:
     def resume(
         self, run_id: str, tool_call_id: str, *, approve: bool, reason: str, decided_by: str | None
     ) -> None:
-        """Continue a run parked on a tool call, with a person's decision."""
-        if not self._transition(run_id, ("awaiting_approval",), "running"):
-            return  # cancelled, or a second decision for a run already resumed
+        """Continue a run parked on a tool call, with a person's decision. The decision was
+        taken (the run moved back to ``running``) by the request that made it, so a second
+        click cannot decide twice; a stray duplicate of this job finds nothing pending."""
+        run = self._load(run_id)
+        if run["status"] != "running" or not _pending(run["transcript"], tool_call_id):
+            return
+        parked_at = run["settings"].get("parked_at")
+        if parked_at:  # time waiting for a person does not count against the run's limit
+            waited = (self.runtime.clock.now() - _parse(parked_at)).total_seconds()
+            settings = {
+                **run["settings"],
+                "parked_at": None,
+                "parked_seconds": run["settings"].get("parked_seconds", 0) + waited,
+            }
+            self._update(run_id, settings=settings)
         self._guarded(
             run_id, lambda: self._decide(run_id, tool_call_id, approve, reason, decided_by)
         )
@@ -260,7 +272,9 @@ class RunEngine:
                 )
                 if not exc.retryable or attempt == PROVIDER_RETRIES:
                     raise RunStopped(exc.error_class, str(exc)) from None
-                self.sleep(backoff_delay(attempt, exc.retry_after, self.rng))
+                delay = backoff_delay(attempt, exc.retry_after, self.rng)
+                self.sleep(delay)
+                self._check_budget(self._load(run_id), _limits(run))  # no retry past the limit
                 continue
             usage = self._load(run_id)
             self._update(
@@ -305,7 +319,11 @@ class RunEngine:
             )
         tool = self.tools.get(call.name)
         config = self._config()
-        decision, reason = decide(tool, call.name, run["role"], config.get("approval_tools", []))
+        role = self._current_role(run)
+        if role is None:
+            decision, reason = "deny", "the person who started this run is no longer a member"
+        else:
+            decision, reason = decide(tool, call.name, role, config.get("approval_tools", []))
         call_id = new_id("tc")
         marker = f"T{used + 1}"
         record = {
@@ -365,16 +383,39 @@ class RunEngine:
                 transcript=redact_value(
                     [*transcript, {"role": "pending", "content": json.dumps(pending)}]
                 ),
+                settings={**run["settings"], "parked_at": self._now()},
             )
             raise Parked  # parked for a person, or cancelled meanwhile: either way, stop
+        self._record_before_running(run_id, record)
+        self._run_tool(run_id, call_id, tool, call, marker, {**run, "role": role}, transcript)
+
+    def _record_before_running(self, run_id: str, record: dict[str, Any]) -> None:
+        """Write the tool call before it runs (a crash mid-way leaves an honest record), in
+        the same transaction that checks the run is still live: a cancel wins over a tool
+        the model asked for just before it."""
         with self.db.write() as conn:
-            # written before the tool runs: a crash mid-way leaves an honest record
+            live = store.get_run(conn, run_id)
+            if live is None or live["status"] != "running":
+                raise Parked
             store.insert_tool_call(
                 conn,
                 self.workspace_id,
                 {**record, "status": "failed", "reason": "interrupted before it finished"},
             )
-        self._run_tool(run_id, call_id, tool, call, marker, run, transcript)
+
+    def _current_role(self, run: dict[str, Any]) -> str | None:
+        """The weaker of the role the run started with and the starter's role now: a person
+        demoted or removed meanwhile gets no more than they have now."""
+        from workbench.auth.permissions import weaker_role
+        from workbench.workspaces import store as workspace_store
+
+        if run["started_by"] is None:  # an operator's run (the command line)
+            return str(run["role"])
+        with self.runtime.storage.control.read() as conn:
+            member = workspace_store.membership(conn, self.workspace_id, run["started_by"])
+        if member is None:
+            return None
+        return weaker_role(run["role"], member["role"])
 
     def _run_tool(
         self,
@@ -414,39 +455,53 @@ class RunEngine:
             },
             started,
         )
-        transcript.append(_tool_message(call, marker, status, result, reason))
+        shown = self._screen_tool_result(run_id, call_id, marker, result)
+        transcript.append(_tool_message(call, marker, status, shown, reason))
+
+    def _screen_tool_result(self, run_id: str, call_id: str, marker: str, result: Any) -> Any:
+        """Tool results reach the model too: text in them that tries to instruct it (an item
+        body, a passage) is flagged on the run and withheld, like a retrieved passage."""
+        patterns = sorted({p for text in _strings(result) for p in injection_flags(text)})
+        if not patterns:
+            return result
+        run = self._load(run_id)
+        flag = {
+            "kind": "prompt_injection",
+            "marker": marker,
+            "tool_call_id": call_id,
+            "patterns": patterns,
+        }
+        self._update(run_id, flags=[*run["flags"], flag])
+        return {"withheld": "the result contained text that tries to instruct the assistant"}
 
     def _decide(
         self, run_id: str, tool_call_id: str, approve: bool, reason: str, decided_by: str | None
     ) -> None:
         run = self._load(run_id)
         transcript = list(run["transcript"])
-        if not transcript or transcript[-1].get("role") != "pending":
-            raise RunStopped("internal_error", "the run has no pending tool call")
+        if not _pending(transcript, tool_call_id):
+            return  # a duplicate job: the decision was already applied
         pending = json.loads(transcript.pop()["content"])
-        if pending["tool_call_id"] != tool_call_id:
-            raise RunStopped("internal_error", "the decision is for another tool call")
         call = ToolCallRequest(pending["id"], pending["name"], pending["arguments"])
-        self._step(
-            run_id,
-            "approval",
-            {
-                "tool_call_id": tool_call_id,
-                "approved": approve,
-                "decided_by": decided_by,
-                "reason": reason,
-            },
-        )
-        if approve:
+        role = self._current_role(run)
+        tool = self.tools.get(call.name)
+        if approve and role is not None and decide(tool, call.name, role, [])[0] == "allow":
             self._run_tool(
                 run_id,
                 tool_call_id,
-                self.tools.get(call.name),
+                tool,
                 call,
                 pending["marker"],
-                run,
+                {**run, "role": role},
                 transcript,
             )
+        elif approve:
+            reason = "the person who started this run may no longer use this tool"
+            with self.db.write() as conn:
+                store.update_tool_call(
+                    conn, tool_call_id, status="denied", result=None, reason=reason, duration_ms=0
+                )
+            transcript.append(_tool_message(call, pending["marker"], "denied", None, reason))
         else:
             with self.db.write() as conn:
                 store.update_tool_call(
@@ -513,6 +568,7 @@ class RunEngine:
     def _check_budget(self, run: dict[str, Any], limits: Limits) -> None:
         """Wall time and tokens, checked before and after every model call."""
         elapsed = (self.runtime.clock.now() - _parse(run["started_at"])).total_seconds()
+        elapsed -= float(run["settings"].get("parked_seconds", 0))
         if elapsed > limits.max_seconds:
             raise RunStopped(
                 "time_limit", f"the run took longer than its limit of {limits.max_seconds:g}s"
@@ -613,6 +669,22 @@ class RunEngine:
 
     def _now(self) -> str:
         return isoformat(self.runtime.clock.now())
+
+
+def _limits(run: dict[str, Any]) -> Limits:
+    return msgspec.convert(run["settings"].get("limits", {}), Limits)
+
+
+def pending_tool_call(transcript: list[dict[str, Any]]) -> str | None:
+    """The id of the tool call a parked run waits on, if any."""
+    if not transcript or transcript[-1].get("role") != "pending":
+        return None
+    found = json.loads(transcript[-1]["content"]).get("tool_call_id")
+    return str(found) if found else None
+
+
+def _pending(transcript: list[dict[str, Any]], tool_call_id: str) -> bool:
+    return pending_tool_call(transcript) == tool_call_id
 
 
 def _parse(stamp: str) -> datetime:

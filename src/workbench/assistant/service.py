@@ -10,7 +10,7 @@ import jsonschema
 import msgspec
 
 from workbench.assistant import registry, store
-from workbench.assistant.engine import RunEngine
+from workbench.assistant.engine import RunEngine, pending_tool_call
 from workbench.assistant.models import (
     TERMINAL,
     AssistantConfig,
@@ -144,7 +144,7 @@ class Assistant:
     def list_runs(self, cursor: str | None, limit: int, status: str | None) -> RunPage:
         before = None
         if cursor:
-            if not cursor.isdigit():
+            if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 18):
                 raise BadRequest("invalid cursor")
             before = int(cursor)
         with self.db.read() as conn:
@@ -179,21 +179,41 @@ class Assistant:
         return self.get(run_id).run
 
     def decide(self, run_id: str, tool_call_id: str | None, *, approve: bool, reason: str) -> Run:
-        detail = self.get(run_id)
-        if detail.run.status != "awaiting_approval":
-            raise Conflict(
-                f"the run is {detail.run.status}, not awaiting approval",
-                run_status=detail.run.status,
+        """Take a person's decision on the tool call a run waits on. The run moves back to
+        ``running`` here, in the request, so a second click gets a 409 instead of deciding
+        twice; the worker then applies the decision."""
+        with self.db.write() as conn:
+            row = store.get_run(conn, run_id)
+            if row is None:
+                raise NotFound("run not found")
+            if row["status"] != "awaiting_approval":
+                raise Conflict(
+                    f"the run is {row['status']}, not awaiting approval", run_status=row["status"]
+                )
+            pending = pending_tool_call(row["transcript"])
+            if pending is None or (tool_call_id and tool_call_id != pending):
+                raise NotFound("no such tool call awaits approval")
+            store.transition_run(conn, run_id, ("awaiting_approval",), "running")
+            store.add_step(
+                conn,
+                self.workspace_id,
+                run_id,
+                "approval",
+                {
+                    "tool_call_id": pending,
+                    "approved": approve,
+                    "decided_by": self.actor,
+                    "reason": redact(reason),
+                },
+                self._now(),
+                0,
             )
-        pending = [c for c in detail.tool_calls if c.status == "awaiting_approval"]
-        if not pending or (tool_call_id and pending[-1].id != tool_call_id):
-            raise NotFound("no such tool call awaits approval")
         enqueue(
             self.runtime.huey,
             "assistant.resume_run",
             self.workspace_id,
             run_id,
-            pending[-1].id,
+            pending,
             approve,
             reason,
             self.actor,

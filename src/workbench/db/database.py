@@ -103,6 +103,8 @@ class Database:
         for conn in idle:
             conn.close()
         with self._write_lock:
+            if getattr(self._depth, "value", 0) > 0:
+                return  # this thread is inside a write on it: the writer closes next time
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None

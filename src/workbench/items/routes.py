@@ -65,7 +65,7 @@ def parse_if_match(value: str | None) -> int | None:
     if value is None:
         return None
     raw = value.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
         raise BadRequest(f'If-Match must be an ETag of this API, like "3"; got {value!r}')
     return int(raw)
 
