@@ -455,9 +455,20 @@ def test_a_run_left_running_by_a_crash_is_closed_at_startup(runtime: Runtime, te
     run_id = assistant.create(RunCreate(question="anything"))
     with runtime.storage.workspace(team.id).write() as conn:
         store.update_run(conn, run_id, status="running", started_at="2026-01-01T00:00:00.0Z")
+    runtime.startup()  # a run younger than its time limit may belong to a live process
+    assert assistant.get(run_id).run.status == "running"
+    runtime.clock.advance(minutes=5)  # type: ignore[attr-defined]
     runtime.startup()
     run = assistant.get(run_id).run
     assert (run.status, run.error_class) == ("failed", "interrupted")
+    with runtime.storage.workspace(team.id).read() as conn:
+        events = [
+            r[0]
+            for r in conn.execute(
+                "SELECT payload ->> 'status' FROM outbox WHERE event_type = 'assistant.run_finished'"
+            )
+        ]
+    assert events == ["failed"]
 
 
 def test_the_event_stream(client: TestClient[Any], team: Team, docs: dict[str, str]) -> None:
@@ -660,3 +671,39 @@ def test_injected_text_in_a_tool_result_is_withheld(
     flags = [f for f in detail["run"]["flags"] if f.get("tool_call_id")]
     assert flags and flags[0]["marker"] == "T1"
     assert "Ignore all previous" not in (detail["run"]["answer"] or "")
+
+
+def test_a_run_whose_provider_cannot_be_set_up_fails_instead_of_waiting(
+    runtime: Runtime, team: Team, docs: dict[str, str]
+) -> None:
+    from workbench.assistant.models import ConfigChange
+
+    assistant = Assistant(runtime, team.id, team.users["owner"].id, "owner")
+    runtime.settings.outbound_allowlist.append("127.0.0.1")
+    assistant.change_config(
+        ConfigChange(provider="openai", model="m", base_url="http://127.0.0.1:9/v1", api_key="sk-x")
+    )
+    runtime.settings.secret_key_path.write_bytes(b"A" * 43 + b"=\n")  # the key was replaced
+    run = assistant.start(RunCreate(question="When do backups run?"))
+    detail = assistant.get(run.id)
+    assert (detail.run.status, detail.run.error_class) == ("failed", "provider_config")
+
+
+def test_changing_the_endpoint_drops_the_stored_key(runtime: Runtime, team: Team) -> None:
+    from workbench.assistant.models import ConfigChange
+    from workbench.errors import Unprocessable
+
+    assistant = Assistant(runtime, team.id, None, "owner")
+    runtime.settings.outbound_allowlist.append("127.0.0.1")
+    assistant.change_config(
+        ConfigChange(
+            provider="openai",
+            base_url="http://127.0.0.1:9/v1",
+            api_key="sk-secret-0123456789abcdef",
+        )
+    )
+    assert assistant.config().api_key_set
+    moved = assistant.change_config(ConfigChange(base_url="http://127.0.0.1:10/v1"))
+    assert not moved.api_key_set  # never sent to an endpoint it was not given for
+    with pytest.raises(Unprocessable, match="base_url refused"):
+        assistant.change_config(ConfigChange(base_url="http://10.1.2.3/v1"))

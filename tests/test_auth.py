@@ -427,3 +427,48 @@ def test_me_requires_authentication(world: World) -> None:
     response = world.client.get("/api/v1/me")
     assert_problem(response, 401)
     assert response.headers["www-authenticate"] == 'Bearer realm="workbench"'
+
+
+def test_parallel_wrong_passwords_cannot_pass_the_account_limit(tmp_path: Path) -> None:
+    """Each attempt is counted before its password is checked, under one lock."""
+    import threading
+
+    from tests.conftest import make_settings
+    from workbench.auth.ratelimit import RateLimiter
+    from workbench.auth.service import LOGIN_FAILURES_PER_ACCOUNT, create_user, login
+    from workbench.clock import FrozenClock
+    from workbench.errors import TooManyRequests, Unauthorized
+    from workbench.runtime import Runtime
+
+    runtime = Runtime(make_settings(tmp_path), clock=FrozenClock(), dispatch_on_commit=False)
+    runtime.initialize()
+    create_user(runtime, "target@example.test", "correct horse battery")
+    limiter = RateLimiter(runtime.clock)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def guess(n: int) -> None:
+        try:
+            login(
+                runtime,
+                limiter,
+                "target@example.test",
+                f"wrong-{n}-password",
+                address=f"10.0.0.{n}",
+            )
+            result = "ok"
+        except Unauthorized:
+            result = "checked"
+        except TooManyRequests:
+            result = "limited"
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("checked") == LOGIN_FAILURES_PER_ACCOUNT.max_events
+    assert outcomes.count("limited") == 40 - LOGIN_FAILURES_PER_ACCOUNT.max_events
+    runtime.close()

@@ -230,3 +230,21 @@ def test_chunk_settings_are_checked() -> None:
         chunking.chunk(parsing.parse_text("x"), budget=4)
     with pytest.raises(ValueError):
         chunking.chunk(parsing.parse_text("x"), budget=64, overlap=64)
+
+
+def test_closing_hashes_are_stripped_from_headings() -> None:
+    """Stripped in Python, not by a backtracking regex (which took 15 s on a line of 40,000
+    " #" pairs and held the GIL all along)."""
+    from workbench.knowledge.parsing import parse
+
+    assert parse(b"# Title ##\n\ntext here", "text/markdown").title == "Title"
+    long = parse(("# " + " #" * 40_000 + "x").encode(), "text/markdown")
+    assert long.text.endswith("x")
+
+
+def test_html_without_a_closing_head_keeps_its_body() -> None:
+    from workbench.knowledge.parsing import parse
+
+    html = b"<html><head><title>Guide</title><body><h1>Install</h1><p>Run the installer.</p>"
+    parsed = parse(html, "text/html")
+    assert "Run the installer." in parsed.text

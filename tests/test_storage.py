@@ -252,3 +252,15 @@ def test_closing_a_file_inside_its_own_write_keeps_the_write(tmp_path: Path) -> 
     with db.read() as conn:
         assert scalar(conn, "SELECT count(*) FROM t") == 1
     db.close()
+
+
+def test_a_retired_database_refuses_reads_and_writes(tmp_path: Path) -> None:
+    db = Database(tmp_path / "x.db")
+    with db.write() as conn:
+        conn.execute("CREATE TABLE t (x)")
+        db.retired = True  # as a delete does, under the write lock
+    with pytest.raises(NotFound), db.write():
+        pass
+    with pytest.raises(NotFound), db.read():
+        pass
+    db.close()

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 import msgspec
+from huey import crontab
 
 from workbench.assistant.models import RunFinished
 from workbench.events.envelope import EventType
@@ -34,7 +35,26 @@ def workbench_jobs(huey: Any, runtime: Any) -> None:
 
     @huey.task(name="assistant.execute_run")
     def execute_run(workspace_id: str, run_id: str) -> None:
-        build_engine(runtime, workspace_id).execute(run_id)
+        try:
+            engine = build_engine(runtime, workspace_id)
+        except Exception as exc:  # e.g. the provider's key cannot be opened any more
+            from workbench.assistant.service import fail_unstarted
+
+            fail_unstarted(
+                runtime,
+                workspace_id,
+                run_id,
+                "provider_config",
+                getattr(exc, "detail", None) or f"{type(exc).__name__}: {exc}",
+            )
+            return
+        engine.execute(run_id)
+
+    @huey.periodic_task(crontab(minute="*"), name="assistant.recover_interrupted")
+    def recover() -> int:
+        from workbench.assistant.service import recover_interrupted
+
+        return recover_interrupted(runtime)
 
     @huey.task(name="assistant.resume_run")
     def resume_run(

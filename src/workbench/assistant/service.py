@@ -159,6 +159,7 @@ class Assistant:
                 raise NotFound("run not found")
             if row["status"] in TERMINAL:
                 raise Conflict(f"the run already ended ({row['status']})", run_status=row["status"])
+            emit_finished(self.runtime, conn, self.workspace_id, row, "cancelled", "cancelled")
             store.update_run(
                 conn,
                 run_id,
@@ -247,6 +248,15 @@ class Assistant:
                 new[key] = value
         settings = dict(current.get("provider_settings") or {})
         if change.base_url is not None:
+            from workbench.outbound import OutboundRefused, check_url
+
+            try:
+                check_url(change.base_url, self.runtime.settings.outbound_allowlist)
+            except OutboundRefused as exc:
+                raise Unprocessable(f"base_url refused: {exc}") from None
+            if change.base_url != settings.get("base_url") and change.api_key is None:
+                # the stored key was given for the old endpoint: never send it elsewhere
+                settings.pop("api_key_sealed", None)
             settings["base_url"] = change.base_url
         if change.timeout_seconds is not None:
             settings["timeout_seconds"] = change.timeout_seconds
@@ -350,32 +360,115 @@ def to_config(row: dict[str, Any]) -> AssistantConfig:
     )
 
 
+def emit_finished(
+    runtime: Runtime,
+    conn: Any,
+    workspace_id: str,
+    run: dict[str, Any],
+    status: str,
+    error_class: str | None,
+) -> None:
+    """The ``assistant.run_finished`` event, in the transaction that ends the run."""
+    from workbench.events.outbox import emit
+
+    emit(
+        conn,
+        runtime.events.build(
+            "assistant.run_finished",
+            workspace_id=workspace_id,
+            payload={"run_id": run["id"], "status": status, "error_class": error_class},
+            correlation_id=run.get("correlation_id"),
+            actor=run.get("started_by"),
+            clock=runtime.clock,
+        ),
+    )
+
+
+def fail_unstarted(
+    runtime: Runtime, workspace_id: str, run_id: str, error_class: str, message: str
+) -> None:
+    """Close a queued run that cannot start (its provider cannot be set up, say)."""
+    now = isoformat(runtime.clock.now())
+    with runtime.storage.workspace(workspace_id).write() as conn:
+        row = store.get_run(conn, run_id)
+        if row is None or not store.transition_run(
+            conn,
+            run_id,
+            ("queued", "running"),
+            "failed",
+            error_class=error_class,
+            error_message=redact(message)[:1000],
+            finished_at=now,
+        ):
+            return
+        store.add_step(
+            conn,
+            workspace_id,
+            run_id,
+            "error",
+            {"error_class": error_class, "message": redact(message)[:1000]},
+            now,
+            0,
+        )
+        emit_finished(runtime, conn, workspace_id, row, "failed", error_class)
+
+
+INTERRUPTED_GRACE_SECONDS = 120.0
+
+
 def recover_interrupted(runtime: Runtime) -> int:
-    """Runs left ``running`` by a crash are closed as failed with class ``interrupted``."""
+    """Close runs left ``running`` by a crash as failed with class ``interrupted``.
+
+    A run is only taken for dead once it has been running longer than its own time limit
+    (plus time parked for approval) and a grace period: a live run of another process (a
+    worker started beside the server) is never closed under it. Called at start-up and
+    every minute by the worker.
+    """
     import apsw
 
+    from workbench.assistant.engine import _parse
+
     closed = 0
+    moment = runtime.clock.now()
     for workspace_id in runtime.storage.workspace_ids_on_disk():
         try:
             with runtime.storage.peek(workspace_id) as conn:
-                stuck = store.runs_with_status(conn, "running")
+                stuck = [
+                    row
+                    for run_id in store.runs_with_status(conn, "running")
+                    if (row := store.get_run(conn, run_id)) is not None
+                ]
         except apsw.SQLError:  # a file not yet migrated has no runs table
             continue
-        if not stuck:
+        dead = []
+        for row in stuck:
+            settings = row["settings"]
+            allowed = (
+                float(settings.get("limits", {}).get("max_seconds", 60))
+                + float(settings.get("parked_seconds", 0))
+                + INTERRUPTED_GRACE_SECONDS
+            )
+            started = _parse(row["started_at"] or row["created_at"])
+            if (moment - started).total_seconds() > allowed:
+                dead.append(row)
+        if not dead:
             continue
-        now = isoformat(runtime.clock.now())
+        now = isoformat(moment)
         with runtime.storage.workspace(workspace_id).write() as conn:
-            for run_id in stuck:
-                store.update_run(
+            for row in dead:
+                if not store.transition_run(
                     conn,
-                    run_id,
-                    status="failed",
+                    row["id"],
+                    ("running",),
+                    "failed",
                     error_class="interrupted",
                     error_message="the process stopped while the run was running",
                     finished_at=now,
-                )
+                ):
+                    continue
                 store.add_step(
-                    conn, workspace_id, run_id, "error", {"error_class": "interrupted"}, now, 0
+                    conn, workspace_id, row["id"], "error", {"error_class": "interrupted"}, now, 0
                 )
+                emit_finished(runtime, conn, workspace_id, row, "failed", "interrupted")
                 closed += 1
     return closed

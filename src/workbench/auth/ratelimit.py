@@ -53,11 +53,15 @@ class RateLimiter:
         with self._lock:
             events = self._trimmed(limit, key, now)
             if len(events) >= limit.max_events:
-                retry = max(1, math.ceil((events[0] + limit.window - now).total_seconds()))
-                raise TooManyRequests(
-                    f"too many attempts ({limit.name}); try again in {retry} seconds",
-                    retry_after=retry,
-                )
+                self._refuse(limit, events, now)
+
+    @staticmethod
+    def _refuse(limit: Limit, events: deque[datetime], now: datetime) -> None:
+        retry = max(1, math.ceil((events[0] + limit.window - now).total_seconds()))
+        raise TooManyRequests(
+            f"too many attempts ({limit.name}); try again in {retry} seconds",
+            retry_after=retry,
+        )
 
     def hit(self, limit: Limit, key: str) -> None:
         """Count one event for ``key``."""
@@ -68,9 +72,17 @@ class RateLimiter:
             self._trimmed(limit, key, now).append(now)
 
     def take(self, limit: Limit, key: str) -> None:
-        """Check, then count: the usual gate in front of an action."""
-        self.check(limit, key)
-        self.hit(limit, key)
+        """Check and count in one step (under one lock, so concurrent callers cannot all pass
+        the check before any of them counts): the usual gate in front of an action."""
+        now = self.clock.now()
+        with self._lock:
+            events = self._trimmed(limit, key, now)
+            if len(events) >= limit.max_events:
+                self._refuse(limit, events, now)
+            if len(self._events) >= self.max_keys:
+                self._forget_idle(now)
+                events = self._trimmed(limit, key, now)
+            events.append(now)
 
     def reset(self, limit: Limit, key: str) -> None:
         with self._lock:

@@ -117,7 +117,9 @@ def login(
     account_key = email.strip().lower()[:254]
     limiter.take(LOGIN_PER_ADDRESS, address)
     try:
-        limiter.check(LOGIN_FAILURES_PER_ACCOUNT, account_key)
+        # Counted before the password is checked, so parallel guesses cannot all slip in
+        # under the limit; a success clears the count.
+        limiter.take(LOGIN_FAILURES_PER_ACCOUNT, account_key)
     except TooManyRequests:
         # Logged, not audited: a flood of refused attempts must not grow the audit chain.
         log.warning("login refused by rate limit", extra={"address": address})
@@ -130,7 +132,6 @@ def login(
     else:
         ok = passwords.verify_password(user.password_hash, password)
     if user is None or not ok:
-        limiter.hit(LOGIN_FAILURES_PER_ACCOUNT, account_key)
         with runtime.storage.control.write() as conn:
             record(
                 conn,

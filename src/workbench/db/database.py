@@ -53,6 +53,9 @@ class Database:
         self.on_commit: Callable[[], None] | None = None
         """Called after each outermost transaction commits (outside the write lock)."""
         self.on_rollback: Callable[[], None] | None = None
+        self.retired = False
+        """Set (under the write lock) when the file is being deleted: every later read or
+        write fails with NotFound instead of landing in a file about to disappear."""
 
     def __repr__(self) -> str:
         return f"<Database {self.path}>"
@@ -132,6 +135,8 @@ class _WriteTransaction:
         db = self._db
         db._write_lock.acquire()
         try:
+            if db.retired:
+                raise NotFound("workspace not found")
             conn = db._writer_connection()
             depth = getattr(db._depth, "value", 0)
             conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT sp_{depth}")
@@ -185,6 +190,8 @@ class _ReadConnection:
         db = self._db
         if db._writer is not None and getattr(db._depth, "value", 0) > 0:
             return db._writer  # this thread is inside a write: read its own changes
+        if db.retired:
+            raise NotFound("workspace not found")
         self._generation = db._generation
         self._conn = db._take_reader()
         return self._conn

@@ -153,7 +153,9 @@ def parse_text(text: str) -> Parsed:
 
 # -- Markdown --------------------------------------------------------------------------------
 
-_ATX = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t#]*$")
+_ATX = re.compile(r"^(#{1,6})[ \t]+(.*)$")
+"""An ATX heading; its closing ``#``s and spaces are stripped in Python (a regex that strips
+them backtracks quadratically on a long line of ``" #"``, holding the GIL meanwhile)."""
 _SETEXT = re.compile(r"^(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
 
@@ -194,7 +196,7 @@ def parse_markdown(text: str) -> Parsed:
         if atx or (line.strip() and paragraph_start is None and _SETEXT.match(next_line)):
             close_paragraph(start)
             level = len(atx.group(1)) if atx else (1 if next_line.lstrip()[0] == "=" else 2)
-            heading = atx.group(2) if atx else line.strip()
+            heading = atx.group(2).rstrip(" \t#") if atx else line.strip()
             title = title or heading.strip()[:200] or None
             blocks.extend(_trimmed(text, start, start + len(line), "heading", level))
             i += 1 if atx else 2
@@ -214,7 +216,7 @@ def heading_text(text: str, block: Block) -> str:
     """A heading block's words without Markdown markers."""
     raw = text[block.start : block.end].split("\n", 1)[0]
     atx = _ATX.match(raw)
-    return (atx.group(2) if atx else raw).strip()
+    return (atx.group(2).rstrip(" \t#") if atx else raw).strip()
 
 
 # -- HTML ------------------------------------------------------------------------------------
@@ -253,9 +255,7 @@ _BLOCK_TAGS = frozenset(
         "ul",
     ]
 )
-_SKIP_TAGS = frozenset(
-    ["script", "style", "head", "noscript", "template", "svg", "iframe", "object"]
-)
+_SKIP_TAGS = frozenset(["script", "style", "noscript", "template", "svg", "iframe", "object"])
 _HEADINGS = {f"h{n}": n for n in range(1, 7)}
 _SPACES = re.compile(r"\s+")
 
@@ -348,8 +348,9 @@ def _join_blocks(parts: list[tuple[str, BlockKind, int]]) -> tuple[str, list[Blo
 
 # -- PDF -------------------------------------------------------------------------------------
 
-_TRAILING_SPACE = re.compile(r"[ \t]+\n")
 _MANY_BLANKS = re.compile(r"\n{3,}")
+MAX_PDF_TEXT = 5_000_000
+"""Characters of text taken from one PDF: a small file can inflate to far more."""
 
 
 def parse_pdf(content: bytes) -> Parsed:
@@ -368,11 +369,16 @@ def parse_pdf(content: bytes) -> Parsed:
     except Exception as exc:  # pypdf raises many types for broken files
         raise CorruptDocument(f"unreadable PDF ({type(exc).__name__}: {exc})") from None
     cleaned = []
+    budget = MAX_PDF_TEXT
     for page in pages:
-        page = page.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
-        page = _MANY_BLANKS.sub("\n\n", _TRAILING_SPACE.sub("\n", page)).strip()
+        page = page[:budget].replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+        page = "\n".join(line.rstrip(" \t") for line in page.split("\n"))
+        page = _MANY_BLANKS.sub("\n\n", page).strip()
+        budget -= len(page)
         if page:
             cleaned.append(page)
+        if budget <= 0:
+            break
     text = "\n\n".join(cleaned)
     blocks = paragraph_blocks(text)
     title = str(info_title).strip()[:200] if info_title else None

@@ -132,7 +132,8 @@ def parse_jsonl(content: bytes) -> tuple[list[tuple[int, dict[str, Any]]], list[
         raise BadRequest("JSON lines must be UTF-8") from None
     records: list[tuple[int, dict[str, Any]]] = []
     rejected: list[dict[str, Any]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # only "\n" ends a record: U+2028 and friends are legal inside JSON strings
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -275,7 +276,7 @@ class DocumentController(Controller):
         document_id: DocumentId,
         principal: Caller,
         runtime: Rt,
-        version: Annotated[int | None, QueryParameter(ge=1)] = None,
+        version: Annotated[int | None, QueryParameter(ge=1, le=2**62)] = None,
     ) -> DocumentText:
         return _service(runtime, workspace_id, principal).text(document_id, version)
 

@@ -7,7 +7,7 @@ import base64
 import binascii
 import hashlib
 import weakref
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import apsw
 import msgspec
@@ -563,7 +563,7 @@ def _encode_cursor(seq: int) -> str:
 def _decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        (seq,) = msgspec.json.decode(raw, type=tuple[int])
+        (seq,) = msgspec.json.decode(raw, type=tuple[Annotated[int, msgspec.Meta(ge=0, le=2**62)]])
     except (binascii.Error, ValueError, msgspec.DecodeError):
         raise BadRequest("invalid cursor") from None
     return seq

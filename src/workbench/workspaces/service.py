@@ -226,6 +226,7 @@ def delete_workspace(runtime: Runtime, principal: Principal) -> WorkspaceDeleted
                 workspace_id=workspace_id,
                 details={"export": relative},
             )
+        db.retired = True  # writers queued behind this lock get NotFound, not a lost write
     remove_workspace_files(runtime, workspace_id)
     return WorkspaceDeleted(id=workspace_id, export_path=relative)
 
