@@ -425,3 +425,24 @@ def test_every_knowledge_table_with_tenant_rows_is_guarded(runtime: Runtime, tea
         conn.execute(
             "INSERT INTO knowledge_terms (term, workspace_id, chunks) VALUES ('x', 'ws_other', 1)"
         )
+
+
+def test_a_resync_updates_tags_and_metadata(runtime: Any) -> None:
+    from workbench.knowledge.service import Knowledge
+    from workbench.workspaces.service import create_workspace
+
+    ws = create_workspace(runtime, "Sync")
+    knowledge = Knowledge(runtime, ws.id, None)
+    first, _ = knowledge.add(
+        b"hello", media_type="text/plain", external_id="d1", tags=["old"], metadata={"v": 1}
+    )
+    same, outcome = knowledge.add(
+        b"hello", media_type="text/plain", external_id="d1", tags=["new"], metadata={"v": 2}
+    )
+    assert outcome == "unchanged"
+    assert (same.tags, same.metadata) == (["new"], {"v": 2})
+    _, outcome = knowledge.add(
+        b"hello again", media_type="text/plain", external_id="d1", tags=["newer"]
+    )
+    assert outcome == "updated"
+    assert knowledge.get(first.id).tags == ["newer"]

@@ -33,6 +33,8 @@ def _files(paths: tuple[Path, ...]) -> list[Path]:
                 p
                 for p in sorted(path.rglob("*"))
                 if p.is_file()
+                and not p.is_symlink()  # a link inside a folder may point anywhere
+                and p.resolve().is_relative_to(path.resolve())
                 and p not in beir_queries
                 and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
@@ -101,7 +103,7 @@ def add_commands(cli: Any) -> None:
                         path.read_bytes(),
                         media_type=None,
                         filename=path.name,
-                        tags=list(tags),
+                        tags=list(tags) or None,  # no --tag: keep the tags it has
                         external_id=f"file:{path.resolve()}",
                         enqueue=False,
                     )

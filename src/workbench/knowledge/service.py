@@ -103,6 +103,7 @@ class Knowledge:
             )
         mime = parsing.canonical_type(media_type, filename)
         parsed = parsing.validate_upload(content, mime)
+        labels_given = tags is not None or metadata is not None
         tags = _checked(tags or [], Tags, "tags")
         metadata = _checked(metadata or {}, Metadata, "metadata")
         if external_id is not None:
@@ -121,6 +122,7 @@ class Knowledge:
                 tags=sorted(set(tags or [])),
                 metadata=metadata or {},
                 external_id=external_id,
+                labels_given=labels_given,
             )
         if outcome != "unchanged" and enqueue:
             enqueue_ingest(self.runtime, self.workspace_id, [(document.id, document.version)])
@@ -139,6 +141,7 @@ class Knowledge:
         tags: list[str],
         metadata: dict[str, Any],
         external_id: str | None,
+        labels_given: bool = True,
     ) -> tuple[Document, Outcome]:
         existing = (
             store.document_by_external_id(conn, external_id)
@@ -146,6 +149,14 @@ class Knowledge:
             else store.document_by_hash(conn, digest)
         )
         now = self._now()
+        if existing is not None and labels_given:
+            # a re-sync carries the source's current tags and metadata, changed content or not
+            current = store.row_to_document(existing)
+            if current.tags != tags or current.metadata != metadata:
+                store.update_document(
+                    conn, existing["seq"], tags=tags, metadata=metadata, updated_at=now
+                )
+                existing = self._row(conn, current.id)
         if existing is not None:
             if existing["content_hash"] == digest:
                 return store.row_to_document(existing), "unchanged"
