@@ -257,3 +257,21 @@ def test_a_failure_inside_the_index_transaction_leaves_nothing_behind(
         conn.execute("INSERT INTO knowledge_fts (knowledge_fts) VALUES ('integrity-check')")
     assert search(client, team, "sailplanes", mode="keyword")["hits"] == []
     assert search(client, team, "gliders", mode="hybrid")["hits"][0]["document_version"] == 1
+
+
+def test_a_newer_indexed_version_settles_the_dead_letter(
+    runtime: Runtime, client: TestClient[Any], team: Team, flaky: Flaky
+) -> None:
+    flaky.failures = 100
+    first = upload(client, team, "Doomed text about herons.", external_id="bird").json()
+    for _ in range(MAX_ATTEMPTS):
+        runtime.clock.advance(hours=1)  # type: ignore[attr-defined]
+        Ingestion(runtime, team.id).retry_due()
+    assert document(client, team, first["id"])["status"] == "dead"
+    letters = client.get(team.url("/knowledge/dead-letters"), headers=team.auth()).json()
+    assert [d["document_id"] for d in letters] == [first["id"]]
+    flaky.failures = 0
+    upload(client, team, "A better text about herons.", external_id="bird", expect=200)
+    assert document(client, team, first["id"])["status"] == "indexed"
+    letters = client.get(team.url("/knowledge/dead-letters"), headers=team.auth()).json()
+    assert letters == []

@@ -44,10 +44,32 @@ def register(huey: Any, runtime: Runtime) -> None:
         retried = 0
         for workspace_id in runtime.storage.workspace_ids_on_disk():
             try:
+                if not _has_retry_work(runtime, workspace_id):
+                    continue  # looked at without entering the open-file cache
                 retried += len(Ingestion(runtime, workspace_id).retry_due())
             except Exception:  # one broken workspace must not stop the others
                 log.exception("knowledge retry sweep failed for %s", workspace_id)
         return retried
+
+
+def _has_retry_work(runtime: Runtime, workspace_id: str) -> bool:
+    import apsw
+
+    from workbench.clock import isoformat
+    from workbench.knowledge import store
+    from workbench.knowledge.pipeline import QUEUED_STALE_AFTER, STUCK_AFTER
+
+    now = runtime.clock.now()
+    try:
+        with runtime.storage.peek(workspace_id) as conn:
+            return bool(
+                store.stuck_documents(conn, isoformat(now - STUCK_AFTER), limit=1)
+                or store.due_retries(
+                    conn, isoformat(now), isoformat(now - QUEUED_STALE_AFTER), limit=1
+                )
+            )
+    except apsw.SQLError:  # not migrated yet: nothing of ours in it
+        return False
 
 
 def enqueue_ingest(runtime: Runtime, workspace_id: str, items: list[tuple[str, int]]) -> None:

@@ -245,6 +245,8 @@ class Ingestion:
                 f"{p.row['id']} moved on while version {p.row['version']} was ingested"
             )
         seq = current["seq"]
+        # an older version's dead letter is settled once a newer version is searchable
+        store.resolve_dead_letters(conn, seq, self._now(), None)
         removed = store.delete_chunks(conn, seq)
         chunk_seqs = store.insert_chunks(conn, self.workspace_id, seq, p.row["version"], p.chunks)
         for index in _live_indexes(conn):
