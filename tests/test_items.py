@@ -587,3 +587,31 @@ def test_cli_import(tmp_path: Any, team: Team, runtime: Any) -> None:
     )
     assert refused.exit_code == 1
     assert "use a .csv or .jsonl file" in refused.stderr
+
+
+def test_csv_custom_fields_are_read_as_their_schema_types(
+    client: TestClient[Any], team: Team
+) -> None:
+    schema = {
+        "fields": [
+            {"name": "ticket", "type": "text"},
+            {"name": "points", "type": "number"},
+            {"name": "billable", "type": "boolean"},
+            {"name": "tier", "type": "select", "options": ["1", "2"]},
+        ]
+    }
+    client.put(team.url("/item-fields"), json=schema, headers=team.auth())
+    csv_text = (
+        "title,fields.ticket,fields.points,fields.billable,fields.tier\n"
+        "Typed,12345,3.5,true,2\n"
+        "Bad,x,lots,true,2\n"
+    )
+    report = client.post(
+        team.url("/items/import"),
+        content=csv_text.encode(),
+        headers={**team.auth(), "Content-Type": "text/csv"},
+    ).json()
+    assert report["accepted"] == 1
+    assert [r["line"] for r in report["rejected"]] == [3]
+    item = client.get(team.url(f"/items/{report['item_ids'][0]}"), headers=team.auth()).json()
+    assert item["fields"] == {"ticket": "12345", "points": 3.5, "billable": True, "tier": "2"}

@@ -61,7 +61,7 @@ def _parse_csv(text: str) -> tuple[list[Record], list[dict[str, Any]]]:
             if value in ("", None):
                 continue
             if key.startswith("fields."):
-                fields[key.removeprefix("fields.")] = _csv_scalar(value)
+                fields[key.removeprefix("fields.")] = value  # typed by the schema on import
             elif key == "labels":
                 record["labels"] = [
                     v.strip() for v in value.replace(";", ",").split(",") if v.strip()
@@ -72,21 +72,6 @@ def _parse_csv(text: str) -> tuple[list[Record], list[dict[str, Any]]]:
             record["fields"] = fields
         records.append((index, record))
     return records, rejected
-
-
-def _csv_scalar(value: str) -> Any:
-    """CSV has only text: numbers and booleans in custom-field columns are read as such."""
-    lowered = value.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    try:
-        return int(value)
-    except ValueError:
-        pass
-    try:
-        return float(value)
-    except ValueError:
-        return value
 
 
 def _parse_jsonl(text: str) -> tuple[list[Record], list[dict[str, Any]]]:

@@ -140,9 +140,12 @@ class Items:
         """Create every valid record in one transaction; report the others with the reason."""
         accepted: list[str] = []
         rejected: list[dict[str, Any]] = []
-        with self.db.write():  # one transaction for the batch, a savepoint per row
+        with self.db.write() as conn:  # one transaction for the batch, a savepoint per row
+            defs = {d.name: d for d in store.field_defs(conn)}
             for line, record in records:
                 try:
+                    if isinstance(record.get("fields"), dict):
+                        record = {**record, "fields": _typed_fields(defs, record["fields"])}
                     data = msgspec.convert(record, ItemCreate, strict=False)
                     self._check_assignee(data.assignee)
                     with self.db.write() as row_conn:  # a savepoint: a bad row leaves nothing
@@ -490,6 +493,26 @@ def _expected_version(header: int | None, body: int | Any) -> int | None:
     if header is not None:
         return header
     return None if body is UNSET else int(body)
+
+
+def _typed_fields(defs: dict[str, FieldDef], fields: dict[str, Any]) -> dict[str, Any]:
+    """Text from an import (CSV has nothing else) read as its field's type: "3" for a number
+    field is 3, "true" for a boolean is True; a text or select field keeps "12345" as text."""
+    out = dict(fields)
+    for name, value in fields.items():
+        spec = defs.get(name)
+        if spec is None or not isinstance(value, str):
+            continue
+        if spec.type == "number":
+            for kind in (int, float):
+                try:
+                    out[name] = kind(value)
+                    break
+                except ValueError:
+                    continue
+        elif spec.type == "boolean" and value.strip().lower() in ("true", "false"):
+            out[name] = value.strip().lower() == "true"
+    return out
 
 
 def _field_value_ok(spec: FieldDef, value: Any) -> bool:
