@@ -446,3 +446,24 @@ def test_a_resync_updates_tags_and_metadata(runtime: Any) -> None:
     )
     assert outcome == "updated"
     assert knowledge.get(first.id).tags == ["newer"]
+
+
+def test_oversized_multipart_and_bulk_uploads_are_refused(
+    runtime: Any, client: TestClient[Any], team: Team
+) -> None:
+    big = b"x" * (runtime.settings.max_body_bytes + 1)
+    multipart = client.post(
+        team.url("/documents"),
+        files={"file": ("big.txt", big, "text/plain")},
+        headers=team.auth("member"),
+    )
+    assert multipart.status_code == 413
+    assert multipart.headers["content-type"].startswith("application/problem+json")
+    bulk = client.post(
+        team.url("/documents/bulk"),
+        content=big,
+        headers={**team.auth("member"), "Content-Type": "application/x-ndjson"},
+    )
+    assert bulk.status_code == 413
+    listed = client.get(team.url("/documents"), headers=team.auth()).json()
+    assert listed["documents"] == []  # nothing half-written
