@@ -42,6 +42,16 @@ def ask(
     return detail.json()  # type: ignore[no-any-return]
 
 
+def require_approval(client: TestClient[Any], team: Team) -> None:
+    """Make create_item need a person's approval in this workspace."""
+    response = client.put(
+        team.url("/assistant/config"),
+        json={"approval_tools": ["create_item"]},
+        headers=team.auth("admin"),
+    )
+    assert response.status_code == 200, response.text
+
+
 def items_titled(runtime: Runtime, team: Team) -> list[str]:
     page = Items(runtime, team.id, None).list_items(ItemQuery(include_archived=True))
     return [i.title for i in page.items]
@@ -149,14 +159,7 @@ def test_move_and_list_through_tools(
 def test_approval_then_approve(
     client: TestClient[Any], team: Team, docs: dict[str, str], runtime: Runtime
 ) -> None:
-    assert (
-        client.put(
-            team.url("/assistant/config"),
-            json={"approval_tools": ["create_item"]},
-            headers=team.auth("admin"),
-        ).status_code
-        == 200
-    )
+    require_approval(client, team)
     detail = ask(client, team, "Create an item: needs a yes")
     run = detail["run"]
     assert run["status"] == "awaiting_approval"
@@ -186,11 +189,7 @@ def test_approval_then_approve(
 def test_approval_then_reject(
     client: TestClient[Any], team: Team, docs: dict[str, str], runtime: Runtime
 ) -> None:
-    client.put(
-        team.url("/assistant/config"),
-        json={"approval_tools": ["create_item"]},
-        headers=team.auth("admin"),
-    )
+    require_approval(client, team)
     run = ask(client, team, "Create an item: needs a no")["run"]
     client.post(
         team.url(f"/assistant/runs/{run['id']}/reject"),
@@ -540,11 +539,7 @@ def test_cli_ask_json(runtime: Runtime, team: Team, docs: dict[str, str]) -> Non
 def test_a_cancel_during_approval_stays_cancelled(
     client: TestClient[Any], team: Team, docs: dict[str, str], runtime: Runtime
 ) -> None:
-    client.put(
-        team.url("/assistant/config"),
-        json={"approval_tools": ["create_item"]},
-        headers=team.auth("admin"),
-    )
+    require_approval(client, team)
     run = ask(client, team, "Create an item: never mind")["run"]
     assert run["status"] == "awaiting_approval"
     from workbench.assistant.service import build_engine
@@ -569,11 +564,7 @@ def test_a_cancel_during_approval_stays_cancelled(
 def test_a_second_decision_is_refused_and_the_tool_runs_once(
     client: TestClient[Any], team: Team, docs: dict[str, str], runtime: Runtime
 ) -> None:
-    client.put(
-        team.url("/assistant/config"),
-        json={"approval_tools": ["create_item"]},
-        headers=team.auth("admin"),
-    )
+    require_approval(client, team)
     run = ask(client, team, "Create an item: exactly once")["run"]
     from workbench.assistant.service import build_engine
 
@@ -600,11 +591,7 @@ def test_a_second_decision_is_refused_and_the_tool_runs_once(
 def test_waiting_for_approval_does_not_count_against_the_time_limit(
     client: TestClient[Any], team: Team, docs: dict[str, str], runtime: Runtime
 ) -> None:
-    client.put(
-        team.url("/assistant/config"),
-        json={"approval_tools": ["create_item"]},
-        headers=team.auth("admin"),
-    )
+    require_approval(client, team)
     run = ask(client, team, "Create an item: after lunch", limits={"max_seconds": 30})["run"]
     runtime.clock.advance(hours=2)  # type: ignore[attr-defined]
     client.post(
@@ -618,11 +605,7 @@ def test_waiting_for_approval_does_not_count_against_the_time_limit(
 def test_an_approved_tool_runs_with_the_starters_role_now(
     client: TestClient[Any], team: Team, docs: dict[str, str], runtime: Runtime
 ) -> None:
-    client.put(
-        team.url("/assistant/config"),
-        json={"approval_tools": ["create_item"]},
-        headers=team.auth("admin"),
-    )
+    require_approval(client, team)
     run = ask(client, team, "Create an item: by a former member")["run"]
     member = team.users["member"].id
     assert client.delete(
