@@ -31,14 +31,22 @@ DOCUMENTS = {
 
 
 def seed_knowledge(runtime: Runtime, workspace_id: str) -> dict[str, str]:
-    """Ingest the documents through the real pipeline; return external id -> document id."""
+    """Ingest the documents through the real pipeline, in this thread (whatever the job
+    queue), and return external id -> document id."""
+    from workbench.knowledge.pipeline import Ingestion
+
     knowledge = Knowledge(runtime, workspace_id, None)
     ids = {}
     for key, (title, text) in DOCUMENTS.items():
         document, _ = knowledge.add(
-            text.encode(), media_type="text/markdown", title=title, external_id=key
+            text.encode(),
+            media_type="text/markdown",
+            title=title,
+            external_id=key,
+            enqueue=False,
         )
         ids[key] = document.id
+    Ingestion(runtime, workspace_id).run([(document_id, 1) for document_id in ids.values()])
     for document_id in ids.values():
         assert knowledge.get(document_id).status == "indexed"
     return ids
