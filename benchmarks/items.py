@@ -15,8 +15,9 @@ Prints one JSON object on stdout (progress on stderr). For a workspace of N item
    not timed), which also spreads ``updated_at`` after ``created_at``.
 2. ``list``: p50/p99 of ``Items.list_items(ItemQuery(...), cursor=..., limit=50)`` for every
    filter x sort x direction, first page and a deep page (``next_cursor`` followed ~20 pages in),
-   beside a plain apsw connection running the exact SQL text of ``store.list_sql`` for the
-   same query and cursor and fetching every row as tuples (the ceiling).
+   beside a plain apsw connection running the exact SQL text of ``Items.statement`` (the
+   statement the service runs, in the shape it chose) for the same query and cursor and
+   fetching every row as tuples (the ceiling).
 3. ``fts``: full-text search (a common, a medium and a rare word, two words, a prefix) the
    same way.
 4. ``http``: a handful of lists through Litestar's TestClient against ``create_app(runtime)``
