@@ -148,3 +148,16 @@ def test_secrets_never_reach_the_logs() -> None:
     assert "sk-live-abcdefghijklmnop1234" not in text
     assert "hunter2hunter2" not in text
     assert text.count("[REDACTED]") >= 2
+
+
+def test_the_openapi_document_lists_problem_responses(client: TestClient[Any]) -> None:
+    spec = client.get("/schema/openapi.json").json()
+    assert "ProblemDetails" in spec["components"]["schemas"]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            assert "application/problem+json" in responses["500"]["content"], (method, path)
+            if path.startswith("/api/v1/workspaces/{workspace_id}"):
+                assert {"401", "403", "404"} <= responses.keys(), (method, path)
+            if method in ("post", "put", "patch"):
+                assert "409" in responses, (method, path)

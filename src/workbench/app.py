@@ -20,7 +20,7 @@ from workbench.auth.http import AUTH_EXCEPTION_HANDLERS
 from workbench.config import Settings, load_settings
 from workbench.http.context import RequestContextMiddleware
 from workbench.http.metrics import Metrics
-from workbench.http.problems import EXCEPTION_HANDLERS
+from workbench.http.problems import EXCEPTION_HANDLERS, document_problems
 from workbench.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,7 @@ def create_app(
         logging_config=None,
     )
     check_route_permissions(app)  # a workspace route without a permission must not start
+    document_problems(app)
     return app
 
 

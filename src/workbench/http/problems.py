@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
@@ -31,6 +32,58 @@ _TITLES = {
     500: "Internal server error",
     503: "Service unavailable",
 }
+
+
+class ProblemDetails(msgspec.Struct, kw_only=True):
+    """RFC 9457 problem details, as every error response carries them."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    correlation_id: str | None
+
+
+_COMMON_ERRORS = {400: "Bad request: the problem names the field", 500: "Unexpected error"}
+_GUARDED_ERRORS = {
+    401: "No valid credentials",
+    403: "The caller's role lacks the permission",
+    404: "Not found, or not visible to the caller",
+}
+_WRITE_ERRORS = {
+    409: "Conflicts with the current state",
+    412: "Stale version",
+    413: "Body too large",
+    422: "Well-formed but not acceptable",
+    428: "Version required",
+    429: "Rate limited",
+}
+
+
+def document_problems(app: Any) -> None:
+    """List the problem responses each route can give in the OpenAPI document."""
+    from litestar.handlers import HTTPRouteHandler
+    from litestar.openapi.datastructures import ResponseSpec
+
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            if not isinstance(handler, HTTPRouteHandler) or not handler.include_in_schema:
+                continue
+            codes = dict(_COMMON_ERRORS)
+            if handler.opt.get("permission") or handler.opt.get("auth"):
+                codes.update(_GUARDED_ERRORS)
+            if handler.http_methods - {"GET", "HEAD", "OPTIONS"}:
+                codes.update(_WRITE_ERRORS)
+            specs = {
+                code: ResponseSpec(
+                    data_container=ProblemDetails,
+                    media_type=PROBLEM_JSON,
+                    description=text,
+                    generate_examples=False,
+                )
+                for code, text in codes.items()
+            }
+            handler.responses = {**specs, **(handler.responses or {})}
 
 
 def problem(
