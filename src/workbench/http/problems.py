@@ -51,9 +51,12 @@ _GUARDED_ERRORS = {
     404: "Not found, or not visible to the caller",
 }
 _WRITE_ERRORS = {
+    401: "No valid credentials",
+    403: "Not allowed",
     409: "Conflicts with the current state",
     412: "Stale version",
     413: "Body too large",
+    415: "Unsupported media type",
     422: "Well-formed but not acceptable",
     428: "Version required",
     429: "Rate limited",
