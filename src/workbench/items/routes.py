@@ -30,7 +30,7 @@ from workbench.items.models import (
     ViewCreate,
     ViewPatch,
 )
-from workbench.items.service import Items
+from workbench.items.service import Items, resolve_expected_version
 from workbench.runtime import Runtime
 
 READ = {"permission": "items.read"}
@@ -197,11 +197,8 @@ class ItemController(Controller):
         if_match: IfMatch = None,
     ) -> Response[Item]:
         header = parse_if_match(if_match)
-        body = None if data.version is msgspec.UNSET else data.version
-        if header is not None and body is not None and header != body:
-            raise BadRequest("If-Match and 'version' disagree")
         item = _service(runtime, workspace_id, principal).transition(
-            item_id, data.to, expected_version=header if header is not None else body
+            item_id, data.to, expected_version=resolve_expected_version(header, data.version)
         )
         return _with_etag(item)
 

@@ -158,10 +158,10 @@ class Items:
 
     def get(self, item_id: str) -> Item:
         with self.db.read() as conn:
-            row = store.get_item_row(conn, item_id)
-        if row is None:
+            found = store.get_item(conn, item_id)
+        if found is None:
             raise NotFound("item not found")
-        return store.row_to_item(row)
+        return found[1]
 
     def list_items(
         self, query: ItemQuery, *, cursor: str | None = None, limit: int = 50
@@ -220,7 +220,7 @@ class Items:
     # -- update and lifecycle ------------------------------------------------------------
 
     def update(self, item_id: str, patch: ItemPatch, *, expected_version: int | None) -> Item:
-        expected = _expected_version(expected_version, patch.version)
+        expected = resolve_expected_version(expected_version, patch.version)
         if patch.assignee is not UNSET:
             self._check_assignee(patch.assignee)
         with self.db.write() as conn:
@@ -298,10 +298,10 @@ class Items:
         self, conn: apsw.Connection, item_id: str, expected: int | None, *, required: bool = True
     ) -> tuple[int, Item]:
         """The current row inside the write transaction, checked against the caller's version."""
-        row = store.get_item_row(conn, item_id)
-        if row is None:
+        found = store.get_item(conn, item_id)
+        if found is None:
             raise NotFound("item not found")
-        current = store.row_to_item(row)
+        seq, current = found
         if expected is None and required:
             raise PreconditionRequired(
                 "send the version you are changing: If-Match with the ETag, or 'version'",
@@ -314,13 +314,13 @@ class Items:
                 current_version=current.version,
                 current=msgspec.to_builtins(current),
             )
-        return row["seq"], current
+        return seq, current
 
     # -- comments and timeline -----------------------------------------------------------
 
     def comment(self, item_id: str, data: CommentCreate) -> Comment:
         with self.db.write() as conn:
-            if store.get_item_row(conn, item_id) is None:
+            if store.get_item(conn, item_id) is None:
                 raise NotFound("item not found")
             comment = Comment(
                 id=new_id("cmt"),
@@ -487,7 +487,8 @@ class Items:
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _expected_version(header: int | None, body: int | Any) -> int | None:
+def resolve_expected_version(header: int | None, body: int | Any) -> int | None:
+    """The version a change expects, from ``If-Match`` and/or a ``version`` in the body."""
     if header is not None and body is not UNSET and header != body:
         raise BadRequest("If-Match and 'version' disagree")
     if header is not None:

@@ -34,24 +34,6 @@ def dumps(value: Any) -> str:
     return _json.encode(value).decode()
 
 
-def row_to_item(row: dict[str, Any]) -> Item:
-    return Item(
-        id=row["id"],
-        title=row["title"],
-        body=row["body"],
-        status=row["status"],
-        priority=PRIORITIES[row["priority"]],
-        assignee=row["assignee"],
-        labels=msgspec.json.decode(row["labels"]),
-        due_at=row["due_at"],
-        fields=msgspec.json.decode(row["fields"]),
-        created_by=row["created_by"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        version=row["version"],
-    )
-
-
 def insert_item(conn: apsw.Connection, workspace_id: str, item: Item) -> int:
     conn.execute(
         "INSERT INTO items (id, workspace_id, title, body, status, priority, assignee, labels,"
@@ -87,8 +69,10 @@ def set_labels(conn: apsw.Connection, seq: int, labels: Sequence[str]) -> None:
     )
 
 
-def get_item_row(conn: apsw.Connection, item_id: str) -> dict[str, Any] | None:
-    return one(conn, f"SELECT {_ITEM_COLUMNS} FROM items WHERE id = ?", (item_id,))
+def get_item(conn: apsw.Connection, item_id: str) -> tuple[int, Item] | None:
+    """The item and its internal sequence number, or None."""
+    row = conn.execute(f"SELECT {_ITEM_COLUMNS} FROM items WHERE id = ?", (item_id,)).fetchone()
+    return None if row is None else (row[0], tuple_to_item(row))
 
 
 def update_item(conn: apsw.Connection, seq: int, item: Item) -> None:
