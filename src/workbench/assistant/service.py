@@ -4,11 +4,12 @@ rollback; prompt versions."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import jsonschema
 import msgspec
 
+from workbench import cursors
 from workbench.assistant import registry, store
 from workbench.assistant.engine import RunEngine, pending_tool_call
 from workbench.assistant.models import (
@@ -27,12 +28,13 @@ from workbench.assistant.models import (
 from workbench.assistant.prompts import BUILTIN, DEFAULT, builtin_latest
 from workbench.assistant.safety import redact
 from workbench.clock import isoformat
-from workbench.errors import BadRequest, Conflict, NotFound, Unprocessable
+from workbench.errors import Conflict, NotFound, Unprocessable
 from workbench.ids import new_id
 from workbench.jobs import enqueue
 from workbench.logs import correlation_id
 from workbench.runtime import Runtime
 
+_Seq = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
 DEFAULT_CONFIG: dict[str, Any] = {
     "provider": "extractive",
     "model": "extractive-v1",
@@ -142,14 +144,10 @@ class Assistant:
         return to_run(row), [msgspec.convert(s, Step) for s in steps]
 
     def list_runs(self, cursor: str | None, limit: int, status: str | None) -> RunPage:
-        before = None
-        if cursor:
-            if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 18):
-                raise BadRequest("invalid cursor")
-            before = int(cursor)
+        before = cursors.decode(cursor, _Seq) if cursor else None
         with self.db.read() as conn:
             found = store.list_runs(conn, before, limit + 1, status)
-        next_cursor = str(found[limit - 1]["seq"]) if len(found) > limit else None
+        next_cursor = cursors.encode(found[limit - 1]["seq"]) if len(found) > limit else None
         return RunPage(runs=[to_run(r) for r in found[:limit]], next_cursor=next_cursor)
 
     def cancel(self, run_id: str) -> Run:

@@ -4,17 +4,16 @@ in the change's own transaction) and saved views."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import re
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import apsw
 import msgspec
 from msgspec import UNSET
 
+from workbench import cursors
 from workbench.auth.permissions import has_permission
 from workbench.clock import isoformat
 from workbench.errors import (
@@ -542,22 +541,23 @@ def _query_fingerprint(query: ItemQuery) -> str:
     return hashlib.sha256(msgspec.json.encode(query, order="sorted")).hexdigest()[:16]
 
 
-_CursorData = tuple[str, str | int | None, int, Literal["drive", "in", "exists"], bool]
+_CursorData = tuple[
+    str,
+    str | int | None,
+    Annotated[int, msgspec.Meta(ge=0, le=2**62)],
+    Literal["drive", "in", "exists"],
+    bool,
+]
 
 
 def _encode_cursor(fingerprint: str, value: Any, seq: int, shape: store.Shape) -> str:
     """Opaque to clients: the filter's fingerprint, the keyset position, and the query shape
     the first page chose (so later pages skip the selectivity probe)."""
-    raw = msgspec.json.encode([fingerprint, value, seq, shape.label, shape.wide_due_range])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursors.encode([fingerprint, value, seq, shape.label, shape.wide_due_range])
 
 
 def _decode_cursor(cursor: str, fingerprint: str) -> tuple[tuple[Any, int], store.Shape]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        seen, value, seq, label, wide = msgspec.json.decode(raw, type=_CursorData)
-    except (binascii.Error, ValueError, msgspec.DecodeError):
-        raise BadRequest("invalid cursor") from None
+    seen, value, seq, label, wide = cursors.decode(cursor, _CursorData)
     if seen != fingerprint:
         raise BadRequest("this cursor belongs to a different filter or sort")
     return (value, seq), store.Shape(label=label, wide_due_range=wide)

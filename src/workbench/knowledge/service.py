@@ -3,8 +3,6 @@ their lifecycle (retry by hand, delete), search, feedback and the embedder in us
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import weakref
 from typing import Annotated, Any, Literal
@@ -13,6 +11,7 @@ import apsw
 import msgspec
 from msgspec import UNSET
 
+from workbench import cursors
 from workbench.clock import isoformat
 from workbench.errors import BadRequest, Conflict, NotFound, Unprocessable
 from workbench.events.outbox import emit
@@ -567,14 +566,13 @@ def _checked(value: Any, kind: Any, name: str) -> Any:
         raise BadRequest(f"invalid {name}: {exc}") from None
 
 
+_Seq = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
+
+
 def _encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(msgspec.json.encode([seq])).decode().rstrip("=")
+    return cursors.encode([seq])
 
 
 def _decode_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        (seq,) = msgspec.json.decode(raw, type=tuple[Annotated[int, msgspec.Meta(ge=0, le=2**62)]])
-    except (binascii.Error, ValueError, msgspec.DecodeError):
-        raise BadRequest("invalid cursor") from None
+    (seq,) = cursors.decode(cursor, tuple[_Seq])
     return seq
