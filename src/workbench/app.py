@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from itertools import chain
 from typing import Any
 
 from litestar import Litestar
@@ -21,7 +20,7 @@ from workbench.config import Settings, load_settings
 from workbench.http.context import RequestContextMiddleware
 from workbench.http.metrics import Metrics
 from workbench.http.problems import EXCEPTION_HANDLERS, document_problems
-from workbench.runtime import Runtime
+from workbench.runtime import Runtime, collect
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +52,7 @@ def create_app(
                 consumer.stop(graceful=True)
             runtime.close()
 
-    routes = list(
-        chain.from_iterable(r for r in runtime.pm.hook.workbench_routes(runtime=runtime) if r)
-    )
+    routes = collect(runtime.pm, "workbench_routes", runtime=runtime)
     app = WorkbenchApp(
         route_handlers=routes,
         dependencies={

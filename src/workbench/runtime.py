@@ -32,8 +32,9 @@ from workbench.plugins import get_plugin_manager
 log = logging.getLogger(__name__)
 
 
-def _flatten(results: list[list[Any] | None]) -> list[Any]:
-    return list(chain.from_iterable(r for r in results if r))
+def collect(pm: pluggy.PluginManager, hook: str, **kwargs: Any) -> list[Any]:
+    """Call a list-returning hook on every plugin and join the lists (None counts as empty)."""
+    return list(chain.from_iterable(r for r in getattr(pm.hook, hook)(**kwargs) if r))
 
 
 class DispatchNotifier:
@@ -112,14 +113,14 @@ class Runtime:
             on_workspace_rollback=self._after_workspace_rollback,
         )
         self.events = EventRegistry()
-        for event_type in _flatten(self.pm.hook.workbench_event_types()):
+        for event_type in collect(self.pm, "workbench_event_types"):
             self.events.register(event_type)
-        self.migrator = Migrator(self.storage, _flatten(self.pm.hook.workbench_migrations()))
+        self.migrator = Migrator(self.storage, collect(self.pm, "workbench_migrations"))
         self.immediate_jobs = immediate_jobs
 
     @cached_property
     def dispatcher(self) -> Dispatcher:
-        subscribers = _flatten(self.pm.hook.workbench_event_subscribers(runtime=self))
+        subscribers = collect(self.pm, "workbench_event_subscribers", runtime=self)
         return Dispatcher(subscribers, clock=self.clock)
 
     @cached_property

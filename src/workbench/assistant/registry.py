@@ -3,7 +3,6 @@ plugins contribute through ``workbench_model_providers`` and ``workbench_assista
 
 from __future__ import annotations
 
-from itertools import chain
 from typing import Any
 
 from workbench.assistant.providers.base import ModelProvider
@@ -12,15 +11,13 @@ from workbench.assistant.providers.openai import OpenAIProvider
 from workbench.assistant.tools import BUILTIN_TOOLS, Tool
 from workbench.crypto import SecretError, open_sealed, seal
 from workbench.errors import Unprocessable
-from workbench.runtime import Runtime
+from workbench.runtime import Runtime, collect
 
 OPENAI_KEY_CONTEXT = "assistant.openai.api_key"
 
 
 def tools(runtime: Runtime) -> dict[str, Tool]:
-    found = list(BUILTIN_TOOLS) + list(
-        chain.from_iterable(r for r in runtime.pm.hook.workbench_assistant_tools() if r)
-    )
+    found = [*BUILTIN_TOOLS, *collect(runtime.pm, "workbench_assistant_tools")]
     return {tool.name: tool for tool in found}
 
 
@@ -38,21 +35,14 @@ def providers(
             timeout=float(settings.get("timeout_seconds", 30.0)),
             allowlist=runtime.settings.outbound_allowlist,
         )
-    for provider in chain.from_iterable(
-        r for r in runtime.pm.hook.workbench_model_providers(runtime=runtime) if r
-    ):
+    for provider in collect(runtime.pm, "workbench_model_providers", runtime=runtime):
         out[provider.name] = provider
     return out
 
 
 def provider_names(runtime: Runtime) -> set[str]:
-    plugin = {
-        p.name
-        for p in chain.from_iterable(
-            r for r in runtime.pm.hook.workbench_model_providers(runtime=runtime) if r
-        )
-    }
-    return {"extractive", "openai"} | plugin
+    plugin = collect(runtime.pm, "workbench_model_providers", runtime=runtime)
+    return {"extractive", "openai"} | {p.name for p in plugin}
 
 
 def seal_key(runtime: Runtime, workspace_id: str, api_key: str) -> str:
