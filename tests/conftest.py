@@ -75,13 +75,19 @@ def client(runtime: Runtime) -> Iterator[TestClient[Any]]:
 @pytest.fixture(autouse=True, scope="session")
 def cheap_password_hashing() -> Iterator[None]:
     """Argon2 at production cost makes each sign-up ~0.1 s; tests use the cheapest setting."""
-    from argon2 import PasswordHasher
+    from tests.identity_fixtures import cheap_password_hashing as cheap
 
-    from workbench.auth.passwords import use_hasher
+    with cheap():
+        yield
 
-    previous = use_hasher(PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
-    yield
-    use_hasher(previous)
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[Any]:
+    """A real app over a temporary data directory, for the identity tests (identity_fixtures)."""
+    from tests.identity_fixtures import make_world
+
+    with make_world(tmp_path / "data") as w:
+        yield w
 
 
 class Team:

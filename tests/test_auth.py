@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,12 +11,6 @@ from tests.identity_fixtures import PASSWORD, World, assert_problem, control_aud
 from workbench.auth import passwords, service
 from workbench.auth.ratelimit import LOGIN_FAILURES_PER_ACCOUNT, LOGIN_PER_ADDRESS
 from workbench.errors import Unprocessable
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    with make_world(tmp_path / "data") as w:
-        yield w
 
 
 def signup(world: World, email: str, password: str = PASSWORD) -> dict[str, str]:

@@ -4,8 +4,6 @@ ceiling, expiring, revocable; and every way a token can be wrong."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -14,16 +12,9 @@ from tests.identity_fixtures import (
     World,
     assert_problem,
     control_audit,
-    make_world,
     workspace_audit,
 )
 from workbench.auth.ratelimit import TOKENS_PER_ACCOUNT
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    with make_world(tmp_path / "data") as w:
-        yield w
 
 
 @pytest.fixture

@@ -3,9 +3,6 @@ expiring, for the invited email only)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from tests.identity_fixtures import (
@@ -14,16 +11,9 @@ from tests.identity_fixtures import (
     World,
     assert_problem,
     control_audit,
-    make_world,
     workspace_audit,
 )
 from workbench.auth.ratelimit import INVITATION_ACCEPT_PER_ADDRESS
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    with make_world(tmp_path / "data") as w:
-        yield w
 
 
 @pytest.fixture

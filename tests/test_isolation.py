@@ -19,13 +19,11 @@ import re
 import sys
 import urllib.parse
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import apsw
-import pytest
 
 from tests.identity_fixtures import PROBLEM_JSON, Team, World, make_world
 from workbench.auth.guards import workspace_routes
@@ -35,12 +33,6 @@ from workbench.db.connection import rows
 METHODS_WITH_BODY = {"POST", "PUT", "PATCH"}
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    with make_world(tmp_path / "data") as w:
-        yield w
 
 
 # -- filling paths with ids -----------------------------------------------------------------

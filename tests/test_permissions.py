@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import pytest
 from litestar import get
 from litestar.routes import HTTPRoute
 
-from tests.identity_fixtures import Team, World, make_world
+from tests.identity_fixtures import Team, World
 from workbench.app import create_app
 from workbench.auth import permissions
 from workbench.auth.guards import RouteDeclarationError, workspace_routes
@@ -41,12 +40,6 @@ from workbench.runtime import Runtime
 
 REPO = Path(__file__).resolve().parents[1]
 _PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    with make_world(tmp_path / "data") as w:
-        yield w
 
 
 # -- the matrix as data ---------------------------------------------------------------------

@@ -109,7 +109,6 @@ def test_hook_workbench_routes(plugin_runtime: Runtime) -> None:
 
 
 def test_hook_workbench_cli(tmp_path: Path) -> None:
-    sys_argv = sys.argv
     from workbench import cli as cli_module
 
     pm = get_plugin_manager(TEST_PLUGINS_DIR)
@@ -119,7 +118,6 @@ def test_hook_workbench_cli(tmp_path: Path) -> None:
         assert (result.exit_code, result.output) == (0, "hello from sample\n")
     finally:
         cli_module.cli.commands.pop("sample-hello", None)
-        sys.argv = sys_argv
 
 
 def test_hook_workbench_jobs(plugin_runtime: Runtime) -> None:

@@ -3,7 +3,6 @@ and archive with If-Match, delete only by an owner and only after a verified exp
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import apsw
@@ -14,19 +13,12 @@ from tests.identity_fixtures import (
     World,
     assert_problem,
     control_audit,
-    make_world,
     workspace_audit,
 )
 from workbench.auth.guards import RequestFacts, resolve_principal
 from workbench.auth.permissions import BLOCKED_WHEN_ARCHIVED
 from workbench.errors import Conflict
 from workbench.workspaces import export
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    with make_world(tmp_path / "data") as w:
-        yield w
 
 
 @pytest.fixture
